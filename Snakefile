@@ -1,0 +1,26 @@
+# eebench — the whole benchmark as one DAG: train every stage of every method and seed, evaluate each model once into
+# an exit-logit cache, count costs, sweep policies offline, render the paper-style tables and figures.
+#   snakemake --cores all                                   # the embedded default run (config/default.yaml)
+#   snakemake --cores all --configfile config/paper.yaml    # another run
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+if not config:  # a --configfile replaces the default instead of being merged into it
+    configfile: "config/default.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/measure.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        report_outputs(),

@@ -1,0 +1,225 @@
+"""The eebench command line: one subcommand per DAG step, plus tools for people (list, costs, plan).
+
+Run ``snakemake --cores all`` to regenerate a whole run; the subcommands below are what its jobs call, and each can
+be run by hand. Errors a user can act on end in one line (``eebench: error: …``) and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from .errors import EEBenchError, fail
+
+
+def _json_arg(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise fail(f"argument is not valid JSON ({err})", "pass a JSON object") from err
+
+
+def cmd_list(args) -> None:
+    from . import recipes
+    from .backbones import BACKBONES
+    from .data import DATASETS
+    from .heads import HEADS
+    from .policies import POLICIES
+    from .training import LOSSES
+
+    if args.what == "methods":
+        for name, path in recipes.available().items():
+            r = recipes.load_recipe(name)
+            print(f"{name:14s} {r.get('title', name)} — {r.get('citation', '')} [{path}]")
+        return
+    reg = {"heads": HEADS, "policies": POLICIES, "backbones": BACKBONES, "datasets": DATASETS, "losses": LOSSES}[args.what]
+    for name in reg.names():
+        item = reg.get(name)
+        doc = getattr(item, "description", None) or (getattr(item, "__doc__", None) or "").strip().splitlines()[0:1]
+        print(f"{name:22s} {doc if isinstance(doc, str) else (doc[0] if doc else '')}")
+
+
+def cmd_costs(args) -> None:
+    from .build import build_model
+    from .measure.macs import cost_summary
+    from .recipes import resolve_method
+
+    overrides = {"image_size": args.image_size} if args.image_size else {}
+    backbone = {"name": args.backbone, **overrides}
+    from .backbones import BACKBONES
+
+    depth = int(BACKBONES.get(args.backbone).defaults.get("num_hidden_layers", 12))
+    method = resolve_method(args.method, {}, depth, {})
+    model = build_model(backbone, method, args.num_classes, pretrained=False, attn_implementation="eager")
+    summary = cost_summary(model)
+    convs = ["paper", "full"] if args.convention == "both" else [args.convention]
+    if args.json:
+        from .io import write_json
+
+        write_json(args.json, summary)
+    print(f"{args.method} on {args.backbone}, {args.num_classes} classes, input {summary['macs_config']['input_shape']}"
+          f" (fvcore, eager attention, batch 1)")
+    header = f"{'component':>10s} {'layer':>5s} {'params':>12s} " + " ".join(f"{'GMACs ' + c:>12s}" for c in convs)
+    print(header)
+    layers = {f"head{i + 1}": p for i, p in enumerate(summary["row_layers"][:-1])}
+    for comp, c in summary["components"].items():
+        print(f"{comp:>10s} {str(layers.get(comp, '')):>5s} {c['params']:>12,d} "
+              + " ".join(f"{c['macs'][v] / 1e9:>12.4f}" for v in convs))
+    p = summary["params"]
+    print(f"params: total {p['total']:,d} = backbone {p['backbone']:,d} (incl. {p['unused']:,d} unused, e.g. the HF "
+          f"pooler) + heads {p['heads']:,d}")
+    for v in convs:
+        m = summary["macs"][v]
+        print(f"MACs [{v}]: backbone {m['backbone'] / 1e9:.2f} G, all heads {m['heads'] / 1e9:.4f} G, "
+              f"full model with every exit {(m['backbone'] + m['heads']) / 1e9:.2f} G")
+
+
+def cmd_train(args) -> None:
+    from .training.loop import train_stage
+
+    train_stage(_json_arg(args.spec), args.out, init=args.init)
+
+
+def cmd_evaluate(args) -> None:
+    from .evaluate import evaluate_checkpoint
+
+    info = evaluate_checkpoint(args.checkpoint, args.out, batch_size=args.batch_size, threads=args.threads)
+    print("per-row accuracy:", ", ".join(f"L{l}: {a:.4f}" for l, a in zip(info["row_layers"], info["row_accuracy"])))
+
+
+def cmd_measure_costs(args) -> None:
+    from .build import build_model
+    from .data import load_dataset
+    from .io import write_json
+    from .measure.macs import cost_summary
+    from .provenance import provenance
+
+    job = _json_arg(args.spec)
+    num_classes = load_dataset(job["dataset"]).num_classes
+    model = build_model(job["backbone"], job["method"], num_classes, pretrained=False, attn_implementation="eager")
+    summary = cost_summary(model)
+    summary["provenance"] = provenance()
+    write_json(args.out, summary)
+
+
+def cmd_curve(args) -> None:
+    from .curves import operating_curve
+    from .evaluate import load_cache
+    from .io import atomic_path, read_json
+
+    policy = _json_arg(args.policy)
+    curve = operating_curve(load_cache(args.cache), policy, read_json(args.costs))
+    curve.insert(0, "seed", args.seed)
+    curve.insert(0, "method", args.method)
+    for key, value in sorted((policy.get("params") or {}).items()):
+        curve[f"switch_{key}"] = json.dumps(value)
+    with atomic_path(args.out) as tmp:
+        curve.to_csv(tmp, index=False)
+
+
+def cmd_report(args) -> None:
+    from .plan import Plan, costs_path, curve_path, load_config, validate_config
+    from .report.table1 import render
+
+    config = validate_config(_json_arg(args.config_json)) if args.config_json else load_config(args.configfile)
+    plan = Plan(config)
+    run = plan.run
+    curves = {m: [curve_path(run, m, s) for s in plan.seeds] for m in plan.methods}
+    costs = {m: costs_path(run, m) for m in plan.methods}
+    titles = {m: spec["title"] for m, spec in plan.methods.items()}
+    table = render(plan.config, curves, costs, args.out_dir or f"reports/{run}", titles)
+    print(table.to_markdown(index=False))
+
+
+def cmd_plan(args) -> None:
+    from .plan import Plan, load_config
+
+    plan = Plan(load_config(args.configfile))
+    stages = sum(len(m["stages"]) for m in plan.methods.values())
+    print(f"run {plan.run}: {len(plan.methods)} methods × {len(plan.seeds)} seeds, {stages * len(plan.seeds)} training "
+          f"jobs, backbone {plan.config['backbone']['name']} ({plan.num_layers} blocks)")
+    for name, m in plan.methods.items():
+        print(f"  {name:14s} exits after blocks {m['exit_layers'] or '—'}; stages "
+              + ", ".join(f"{s['name']} ({s['loss']}, train {s['train']}, {s['epochs']} ep, lr {s['lr']:g})"
+                          for s in m["stages"]) + f"; policy {m['policy']['name']}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="eebench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"eebench {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("list", help="list registered heads, policies, methods, backbones, datasets or losses")
+    s.add_argument("what", choices=["heads", "policies", "methods", "backbones", "datasets", "losses"])
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("costs", help="params and MACs per component of a method on a backbone (fvcore, random init)")
+    s.add_argument("--backbone", required=True, help="backbone preset, e.g. vit_lgvit_v0, deit_b, vit_b16")
+    s.add_argument("--method", required=True, help="method recipe, e.g. lgvit, mlp_normal, backbone")
+    s.add_argument("--num-classes", type=int, required=True)
+    s.add_argument("--convention", choices=["paper", "full", "both"], default="both",
+                   help="paper = Linear+Conv MACs only (the LGViT tables); full = every op, eager attention")
+    s.add_argument("--image-size", type=int, help="override the preset's input size")
+    s.add_argument("--json", help="also write the full cost summary to this JSON file")
+    s.set_defaults(func=cmd_costs)
+
+    s = sub.add_parser("plan", help="what a config will run: methods, exits, stages, job counts")
+    s.add_argument("--configfile", default="config/default.yaml")
+    s.set_defaults(func=cmd_plan)
+
+    s = sub.add_parser("train", help="(DAG step) train one stage from a JSON job spec")
+    s.add_argument("--spec", required=True, help="job spec JSON (see eebench.plan.Plan.train_job)")
+    s.add_argument("--out", required=True, help="checkpoint to write")
+    s.add_argument("--init", help="checkpoint of the previous stage")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="(DAG step) logits of every exit for every test sample → .npz cache")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--batch-size", type=int, default=256)
+    s.add_argument("--threads", type=int, default=1)
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("measure-costs", help="(DAG step) per-component params and MACs of a run's method → JSON")
+    s.add_argument("--spec", required=True, help="job spec JSON (backbone, dataset, method)")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_measure_costs)
+
+    s = sub.add_parser("curve", help="(DAG step) policy × sweep grid on a logit cache → operating curve CSV")
+    s.add_argument("--cache", required=True)
+    s.add_argument("--costs", required=True)
+    s.add_argument("--policy", required=True, help='policy JSON: {"name":…, "params":{…}, "sweep":{param:[…]}}')
+    s.add_argument("--method", required=True)
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_curve)
+
+    s = sub.add_parser("report", help="(DAG step) Table 1 (md/csv/tex) and Figure 1 of a run from its curves")
+    s.add_argument("--configfile", default="config/default.yaml")
+    s.add_argument("--config-json", help="the validated config as JSON (what the DAG passes)")
+    s.add_argument("--out-dir", help="default: reports/<run>")
+    s.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except EEBenchError as err:
+        print(f"eebench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("eebench: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The exit-head contract: built from (token layout, number of classes, exit position), returns logits and a feature.
+
+A head is one file that subclasses ``ExitHead`` and registers itself with ``@register_head("name")``; third-party heads
+register through the entry-point group ``eebench.heads``. Heads read the raw block output (before the backbone's final
+norm). ``HeadOutput.feature`` is the token matrix the distillation losses compare (None where a head has none).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..backbones.base import TokenLayout
+from ..errors import fail
+from ..registry import Registry
+
+
+@dataclass
+class HeadOutput:
+    logits: torch.Tensor  # [batch, classes]
+    feature: torch.Tensor | None = None  # [batch, tokens, width]
+
+
+class ExitHead(nn.Module):
+    def __init__(self, layout: TokenLayout, num_classes: int, exit_layer: int):
+        super().__init__()
+        self.layout, self.num_classes, self.exit_layer = layout, num_classes, exit_layer
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None = None) -> HeadOutput:  # pragma: no cover
+        raise NotImplementedError
+
+
+HEADS: Registry[type[ExitHead]] = Registry("heads")
+
+
+def register_head(name: str):
+    return HEADS.register(name)
+
+
+def build_head(spec: dict[str, Any], layout: TokenLayout, num_classes: int, exit_layer: int) -> ExitHead:
+    spec = dict(spec)
+    head_cls = HEADS.get(spec.pop("type"))
+    try:
+        head = head_cls(layout, num_classes, exit_layer, **spec)
+    except TypeError as err:
+        raise fail(f"bad options for head {head_cls.__name__} {spec}: {err}", "check the method recipe's heads") from err
+    return head
+
+
+def init_like_hf(module: nn.Module, std: float = 0.02) -> None:
+    """Heads are absent from checkpoints, so HF's ``_init_weights`` initialises them: trunc-normal(0, 0.02), bias 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.trunc_normal_(m.weight, std=std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def patch_tokens(hidden: torch.Tensor, layout: TokenLayout) -> torch.Tensor:
+    return hidden[:, layout.num_prefix:]
+
+
+def to_grid(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """[B, H·W, D] (row-major) → [B, D, H, W]."""
+    b, n, d = tokens.shape
+    if n != grid[0] * grid[1]:
+        raise ValueError(f"{n} patch tokens do not fill a {grid[0]}x{grid[1]} grid")
+    return tokens.transpose(1, 2).reshape(b, d, grid[0], grid[1])
+
+
+def from_grid(x: torch.Tensor) -> torch.Tensor:
+    """[B, D, H, W] → [B, H·W, D]."""
+    return x.flatten(2).transpose(1, 2)
+
+
+def require_grid(layout: TokenLayout, head: str) -> tuple[int, int]:
+    if layout.grid is None:
+        raise fail(f"head {head!r} needs a patch grid, but this backbone's tokens have none (text?)",
+                   "use a head that works on sequences, such as 'mlp'")
+    return layout.grid
+
+
+class FusedClassifier(nn.Module):
+    """LGViT's exit classifier (spec methods §1.5): mean-pooled head feature fused with the block's special tokens.
+
+    ``cls``: Linear(pooled + h_CLS); ``cls+dist``: ½[Linear_cls(pooled + h_CLS) + Linear_dist(pooled + h_DIST)];
+    ``mean`` (Swin, no CLS): LayerNorm → mean over tokens → Linear. The special tokens are the raw (pre-LN) block output.
+    """
+
+    def __init__(self, layout: TokenLayout, num_classes: int):
+        super().__init__()
+        self.mode = layout.classifier
+        d = layout.width
+        if self.mode == "mean":
+            self.norm = nn.LayerNorm(d, eps=1e-5)
+        self.fc = nn.Linear(d, num_classes)
+        self.fc_dist = nn.Linear(d, num_classes) if self.mode == "cls+dist" else None
+
+    def forward(self, feature: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        if self.mode == "mean":
+            return self.fc(self.norm(feature).mean(dim=1))
+        pooled = feature.mean(dim=1)
+        logits = self.fc(pooled + hidden[:, 0])
+        if self.fc_dist is not None:
+            logits = (logits + self.fc_dist(pooled + hidden[:, 1])) / 2
+        return logits

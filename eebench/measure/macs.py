@@ -1,0 +1,99 @@
+"""Per-component params and MACs, counted with fvcore in two conventions.
+
+``paper``: Linear + Conv MACs only — the convention behind the LGViT paper's tables (16.93 G for the 198-token
+ViT-B/16, spec methods §4.3). ``full``: everything fvcore counts (attention matmuls, norms) with eager attention, so
+fused attention kernels are not silently skipped. fvcore reports one fused multiply-add as one "flop", i.e. MACs.
+The whole model is traced once at batch 1 and the counts are split by submodule, so each block and each head is
+charged what it really costs at its real input shape.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..model import MultiExitModel, count_params
+
+CONVENTIONS = {"paper": ("linear", "conv"), "full": None}  # None = every counted operator
+
+
+class _AllRows(nn.Module):
+    def __init__(self, model: MultiExitModel):
+        super().__init__()
+        self.m = model
+
+    def forward(self, x):
+        return self.m(x).stacked()
+
+
+def example_input(model: MultiExitModel) -> torch.Tensor:
+    bb = model.backbone
+    cfg = bb.model.config
+    return torch.zeros(1, cfg.num_channels, bb.image_size, bb.image_size)
+
+
+def component_costs(model: MultiExitModel, inputs: Any | None = None) -> dict[str, Any]:
+    """{component: {params, macs: {convention: MACs}}} for embed, block1…blockL, head1…headM, final."""
+    from fvcore.nn import FlopCountAnalysis
+
+    model = model.eval()
+    inputs = example_input(model) if inputs is None else inputs
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        fa = FlopCountAnalysis(_AllRows(model), inputs)
+        fa.unsupported_ops_warnings(False)
+        fa.uncalled_modules_warnings(False)
+        per_module = fa.by_module_and_operator()
+
+    modules = dict(model.named_modules())
+    groups = {name: [f"m.backbone.{n}" for n in names] for name, names in model.backbone.component_modules().items()}
+    groups.update({f"head{i + 1}": [f"m.heads.{i}"] for i in range(len(model.heads))})
+    out: dict[str, Any] = {}
+    for comp, names in groups.items():
+        ops: dict[str, int] = {}
+        params = 0
+        for n in names:
+            for op, v in per_module.get(n, {}).items():
+                ops[op] = ops.get(op, 0) + int(v)
+            params += count_params(modules[n[2:]])
+        out[comp] = {"params": params, "ops": ops,
+                     "macs": {conv: sum(v for op, v in ops.items() if keep is None or op in keep)
+                              for conv, keep in CONVENTIONS.items()}}
+    return out
+
+
+def cost_summary(model: MultiExitModel, inputs: Any | None = None) -> dict[str, Any]:
+    comps = component_costs(model, inputs)
+    total = count_params(model)
+    listed = sum(c["params"] for c in comps.values())
+    backbone_names = ["embed", *[f"block{i}" for i in range(1, model.backbone.num_layers + 1)], "final"]
+    heads = [f"head{i + 1}" for i in range(len(model.heads))]
+    return {
+        "components": comps,
+        "row_layers": model.row_layers,
+        "params": {"total": total, "backbone": total - sum(comps[h]["params"] for h in heads),
+                   "heads": sum(comps[h]["params"] for h in heads), "unused": total - listed},
+        "macs": {conv: {"backbone": sum(comps[c]["macs"][conv] for c in backbone_names),
+                        "heads": sum(comps[h]["macs"][conv] for h in heads)} for conv in CONVENTIONS},
+        "macs_config": {"counter": "fvcore", "attention": "eager", "batch": 1, "dtype": "float32", "device": "cpu",
+                        "input_shape": list(example_input(model).shape) if inputs is None else None,
+                        "conventions": {"paper": "linear+conv only", "full": "all fvcore-counted ops"}},
+    }
+
+
+def cumulative_macs(summary: dict[str, Any], convention: str) -> torch.Tensor:
+    """MACs of a sample whose computation stopped at row r, for every row r (heads of all rows ≤ r are charged)."""
+    comps = summary["components"]
+    rows = summary["row_layers"]
+    num_layers = rows[-1]
+    block = [comps[f"block{i}"]["macs"][convention] for i in range(1, num_layers + 1)]
+    costs = []
+    for r, layer in enumerate(rows):
+        c = comps["embed"]["macs"][convention] + sum(block[:layer])
+        c += sum(comps[f"head{j + 1}"]["macs"][convention] for j in range(min(r + 1, len(rows) - 1)))
+        if r == len(rows) - 1:
+            c += comps["final"]["macs"][convention]
+        costs.append(c)
+    return torch.tensor(costs, dtype=torch.float64)

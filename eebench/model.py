@@ -1,0 +1,85 @@
+"""``MultiExitModel``: a backbone with exit heads after some of its blocks.
+
+Rows of every output follow evaluation order: one row per internal exit (by depth), then the backbone's own final
+classifier as the last row. ``row_layers`` gives the 1-based block after which each row answers.
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from .backbones.base import Backbone
+from .errors import fail
+from .heads import build_head
+
+
+@dataclass
+class MultiExitOutput:
+    exit_logits: list[torch.Tensor]  # one [B, C] per internal exit, by depth
+    final_logits: torch.Tensor  # [B, C]
+    features: list[torch.Tensor | None] = field(default_factory=list)
+    last_hidden: torch.Tensor | None = None  # raw output of the last block (pre-norm)
+    teacher_logits: torch.Tensor | None = None  # final classifier on the pre-norm output (LGViT quirk)
+
+    def stacked(self) -> torch.Tensor:
+        """[rows, B, C]: the layout every policy consumes."""
+        return torch.stack([*self.exit_logits, self.final_logits])
+
+
+class MultiExitModel(nn.Module):
+    def __init__(self, backbone: Backbone, exit_layers: Sequence[int], head_specs: Sequence[dict[str, Any]],
+                 num_classes: int):
+        super().__init__()
+        exit_layers = list(exit_layers)
+        if len(exit_layers) != len(head_specs):
+            raise fail(f"{len(exit_layers)} exit positions but {len(head_specs)} head specs",
+                       "give one head per exit position")
+        if exit_layers != sorted(set(exit_layers)) or any(not 1 <= p < backbone.num_layers for p in exit_layers):
+            raise fail(f"exit positions {exit_layers} are not increasing blocks in 1..{backbone.num_layers - 1}",
+                       "the last block is the final classifier's; choose earlier blocks")
+        self.backbone = backbone
+        self.exit_layers = exit_layers
+        self.num_classes = num_classes
+        self.heads = nn.ModuleList(build_head(spec, backbone.layout(p), num_classes, p)
+                                   for p, spec in zip(exit_layers, head_specs))
+        self._head_at = {p: i for i, p in enumerate(exit_layers)}
+
+    @property
+    def row_layers(self) -> list[int]:
+        return [*self.exit_layers, self.backbone.num_layers]
+
+    def forward(self, inputs, frozen_backbone: bool = False, with_teacher: bool = False) -> MultiExitOutput:
+        """Full-depth pass evaluating every head. ``frozen_backbone`` runs the backbone without autograd (stage 2)."""
+        grad = torch.no_grad() if frozen_backbone else nullcontext()
+        with grad:
+            hidden, ctx = self.backbone.embed(inputs)
+        exit_logits, features = [], []
+        for i in range(1, self.backbone.num_layers + 1):
+            with grad:
+                hidden = self.backbone.block(i, hidden, ctx)
+            if i in self._head_at:
+                out = self.heads[self._head_at[i]](hidden, ctx.mask)
+                check_logits(out.logits, self.num_classes, i)
+                exit_logits.append(out.logits)
+                features.append(out.feature)
+        with grad:
+            final = self.backbone.classify(hidden, ctx)
+            teacher = self.backbone.classify(hidden, ctx, pre_norm=True) if with_teacher else None
+        return MultiExitOutput(exit_logits, final, features, hidden, teacher)
+
+    def head_parameters(self):
+        return self.heads.parameters()
+
+
+def check_logits(logits: torch.Tensor, num_classes: int, layer: int) -> None:
+    if logits.dim() != 2 or logits.shape[1] != num_classes:
+        raise fail(f"the exit head after block {layer} returned shape {tuple(logits.shape)}",
+                   f"an exit head must return logits of shape [batch, {num_classes}]")
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,107 @@
+"""Method recipes (``baselines/*.yaml``): which heads at which blocks, which training stages, which exit policy and
+sweep grid, which paper. Adding a method is dropping one file; ``extra_recipe_dirs`` in a config adds user folders."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import fail
+
+REPO_RECIPES = Path(__file__).resolve().parents[1] / "baselines"
+STAGE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_ratio", "grad_clip")
+
+
+def recipe_dirs(extra: list[str] | None = None) -> list[Path]:
+    dirs = [Path(p) for p in (extra or [])]
+    if os.environ.get("EEBENCH_RECIPES"):
+        dirs += [Path(p) for p in os.environ["EEBENCH_RECIPES"].split(os.pathsep)]
+    return dirs + [REPO_RECIPES]
+
+
+def available(extra: list[str] | None = None) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in reversed(recipe_dirs(extra)):
+        for f in sorted(d.glob("*.yaml")) if d.is_dir() else []:
+            found[f.stem] = f
+    return dict(sorted(found.items()))
+
+
+def load_recipe(name: str, extra: list[str] | None = None) -> dict[str, Any]:
+    files = available(extra)
+    if name not in files:
+        raise fail(f"unknown method {name!r}", f"choose one of: {', '.join(files)} (or add baselines/{name}.yaml)")
+    try:
+        recipe = yaml.safe_load(files[name].read_text())
+    except yaml.YAMLError as err:
+        raise fail(f"recipe {files[name]} is not valid YAML ({str(err).splitlines()[0]})", "fix the file") from err
+    if not isinstance(recipe, dict) or "stages" not in recipe:
+        raise fail(f"recipe {files[name]} has no 'stages'", "see baselines/lgvit.yaml for the format")
+    return recipe
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in (override or {}).items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def exit_positions(recipe: dict, num_layers: int) -> list[int]:
+    pos = recipe.get("positions", "all")
+    if pos == "none":
+        return []
+    if pos == "all":
+        return list(range(1, num_layers))
+    if isinstance(pos, dict):
+        if num_layers not in pos and str(num_layers) not in pos:
+            raise fail(f"method {recipe['name']!r} lists exit positions for depths {sorted(pos)}, not {num_layers}",
+                       "add positions for this depth to the recipe, or set methods.<name>.positions in the config")
+        return list(pos.get(num_layers, pos.get(str(num_layers))))
+    return list(pos)
+
+
+def head_specs(recipe: dict, count: int) -> list[dict]:
+    heads = recipe.get("heads", {})
+    if "by_count" in heads:
+        table = heads["by_count"]
+        specs = table.get(count, table.get(str(count)))
+        if specs is None:
+            raise fail(f"method {recipe['name']!r} defines heads for {sorted(table)} exits, not {count}",
+                       "choose a number of exit positions the recipe supports")
+        return [dict(s) for s in specs]
+    return [dict(heads) for _ in range(count)]
+
+
+def resolve_method(name: str, overrides: dict | None, num_layers: int, training: dict,
+                   extra_dirs: list[str] | None = None) -> dict[str, Any]:
+    """Recipe + config overrides → a JSON-able method spec with every stage's hyper-parameters filled in."""
+    overrides = dict(overrides or {})
+    stage_over = overrides.pop("stages", {}) or {}
+    recipe = deep_merge(load_recipe(name, extra_dirs), overrides)
+    recipe["name"] = name
+    exits = exit_positions(recipe, num_layers)
+    stages = []
+    for st in recipe["stages"]:
+        unknown = set(stage_over) - {s["name"] for s in recipe["stages"]}
+        if unknown:
+            raise fail(f"config overrides unknown stage(s) {sorted(unknown)} of method {name!r}",
+                       f"its stages are {[s['name'] for s in recipe['stages']]}")
+        merged = deep_merge({k: training[k] for k in STAGE_KEYS if k in training}, st)
+        merged = deep_merge(merged, stage_over.get(st["name"], {}))
+        merged.setdefault("train", "all")
+        merged.setdefault("init", None)
+        merged.setdefault("loss_params", {})
+        stages.append(merged)
+    return {
+        "name": name,
+        "title": recipe.get("title", name),
+        "citation": recipe.get("citation", ""),
+        "exit_layers": exits,
+        "heads": head_specs(recipe, len(exits)),
+        "stages": stages,
+        "policy": recipe.get("policy", {"name": "lgvit_confidence", "sweep": {"threshold": [1.0]}}),
+        "switches": recipe.get("switches", {}),
+    }

@@ -1,0 +1,132 @@
+"""The one training loop every scheme shares: a stage is (which parameters train, which loss, hyper-parameters).
+
+Optimiser and schedule follow the official LGViT runs (HF Trainer defaults of transformers 4.26): AdamW (β 0.9/0.999,
+ε 1e-8), linear decay to 0 after an optional warm-up, grad-norm clip 1.0. A resume file is written atomically after
+every epoch, so a killed job continues where it stopped; the final checkpoint replaces it when the stage completes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..build import build_model
+from ..data import batches, load_dataset
+from ..errors import fail
+from ..io import load_torch, save_torch
+from ..provenance import provenance
+from .losses import build_loss
+
+
+def spec_hash(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def trainable_parameters(model, loss, train: str):
+    if train == "all":
+        params = list(model.parameters())
+    elif train == "heads":
+        params = list(model.head_parameters())
+    elif train == "backbone":
+        params = list(model.backbone.parameters())
+    else:
+        raise fail(f"stage option train={train!r} is not valid", "use all, heads or backbone")
+    chosen = {id(p) for p in params}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in chosen)
+    return params + list(loss.parameters())
+
+
+def linear_schedule(optimizer, total_steps: int, warmup_ratio: float):
+    warmup = int(total_steps * warmup_ratio)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(warmup, 1)
+        return max(0.0, (total_steps - step) / max(total_steps - warmup, 1))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = None, progress: bool | None = None):
+    """Train one stage described by ``job`` (see ``eebench.plan.train_job``) and write its checkpoint to ``out``."""
+    out = Path(out)
+    stage, method = job["stage"], job["method"]
+    torch.set_num_threads(int(job.get("threads", 1)))
+    gen = seed_everything(int(job["seed"]))
+    data = load_dataset(job["dataset"])
+    model = build_model(job["backbone"], method, data.num_classes)
+    if init:
+        model.load_state_dict(load_torch(init)["model"])
+    loss_fn = build_loss(stage["loss"], model, stage.get("loss_params"))
+    frozen = stage["train"] == "heads"
+    params = trainable_parameters(model, loss_fn, stage["train"])
+    opt = torch.optim.AdamW([p for p in params if p.requires_grad], lr=float(stage["lr"]),
+                            weight_decay=float(stage.get("weight_decay", 0.0)), betas=(0.9, 0.999), eps=1e-8)
+    bs, epochs = int(stage["batch_size"]), int(stage["epochs"])
+    steps_per_epoch = math.ceil(len(data.x_train) / bs)
+    sched = linear_schedule(opt, steps_per_epoch * epochs, float(stage.get("warmup_ratio", 0.0)))
+    key = spec_hash(job)
+    resume_path = out.with_name(out.name + ".resume")
+    log: list[dict[str, Any]] = []
+    start_epoch = 0
+    if resume_path.exists():
+        state = load_torch(resume_path)
+        if state.get("spec_hash") == key:
+            model.load_state_dict(state["model"])
+            loss_fn.load_state_dict(state["loss"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            gen.set_state(state["generator"])
+            log, start_epoch = state["log"], state["epoch"]
+            print(f"resuming {method['name']}/{stage['name']} from epoch {start_epoch}", flush=True)
+
+    mean, std = model.backbone.mean, model.backbone.std
+    bar = tqdm(range(start_epoch, epochs), desc=f"{method['name']}/{stage['name']} seed {job['seed']}",
+               disable=True if progress is False else None, mininterval=1.0, initial=start_epoch, total=epochs)
+    for epoch in bar:
+        model.train()
+        loss_fn.train()
+        t0, total, correct, seen = time.time(), 0.0, 0, 0
+        for step, (x, y) in enumerate(batches(data.x_train, data.y_train, bs, mean, std, shuffle=True, generator=gen)):
+            out_ = model(x, frozen_backbone=frozen, with_teacher=loss_fn.needs_teacher)
+            loss = loss_fn(out_, y)
+            if not torch.isfinite(loss):
+                raise fail(f"training loss became {loss.item()} in {method['name']}/{stage['name']} at epoch "
+                           f"{epoch + 1}, step {step + 1}", "lower the learning rate (training.lr) or check the data")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if stage.get("grad_clip"):
+                torch.nn.utils.clip_grad_norm_([p for p in params if p.requires_grad], float(stage["grad_clip"]))
+            opt.step()
+            sched.step()
+            total += loss.item() * len(y)
+            correct += (out_.final_logits.argmax(-1) == y).sum().item()
+            seen += len(y)
+        log.append({"epoch": epoch + 1, "loss": total / seen, "train_acc_final": correct / seen,
+                    "seconds": round(time.time() - t0, 3), "lr": sched.get_last_lr()[0]})
+        bar.set_postfix(loss=f"{total / seen:.4f}")
+        save_torch(resume_path, {"spec_hash": key, "model": model.state_dict(), "loss": loss_fn.state_dict(),
+                                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                 "generator": gen.get_state(), "log": log, "epoch": epoch + 1})
+    save_torch(out, {"model": model.state_dict(), "job": job, "log": log, "spec_hash": key,
+                     "provenance": provenance(seed=job["seed"])})
+    resume_path.unlink(missing_ok=True)
+    return log

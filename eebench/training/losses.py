@@ -1,0 +1,237 @@
+"""Training losses of every scheme, as one family: the schemes differ only in how exit losses are weighted, which
+steps see which terms, and what is distilled (spec methods §2.2, §3.2–3.3).
+
+Notation: CE_m is the cross-entropy of internal exit m (block ℓ_m), CE_L that of the final classifier (block L).
+A loss is an ``nn.Module`` because some carry state (the alternation step counter) or parameters (the paper's
+aligning module); both go into checkpoints so training resumes exactly.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import fail
+from ..heads.base import from_grid, patch_tokens, to_grid
+from ..heads.gah import GlobalAggregationHead, reduce_tokens
+from ..heads.lph import LocalPerceptionHead
+from ..registry import Registry
+
+LOSSES: Registry[type["ExitLoss"]] = Registry("losses")
+
+
+class ExitLoss(nn.Module):
+    """Base: ``forward(out, labels) → scalar``. ``options`` declares the switches a recipe may set (with defaults)."""
+
+    options: dict[str, Any] = {}
+    needs_teacher = False
+
+    def __init__(self, model, **params: Any):
+        super().__init__()
+        unknown = set(params) - set(self.options)
+        if unknown:
+            raise fail(f"loss {self.name!r} got unknown option(s) {sorted(unknown)}",
+                       f"its options are {sorted(self.options) or 'none'}")
+        self.params = {**self.options, **params}
+        self.exit_layers = list(model.exit_layers)
+        self.num_layers = model.backbone.num_layers
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))  # training forwards seen
+
+    name = "base"
+
+    def ce_terms(self, out, labels):
+        return [F.cross_entropy(z, labels) for z in out.exit_logits], F.cross_entropy(out.final_logits, labels)
+
+    def mean_loss(self, out, labels):
+        exits, final = self.ce_terms(out, labels)
+        return (sum(exits) + final) / (len(exits) + 1)
+
+    def weighted_loss(self, out, labels):
+        """SDN/PABEE-style static weights: (Σ ℓ_m·CE_m + L·CE_L) / (Σ ℓ_m + L)."""
+        exits, final = self.ce_terms(out, labels)
+        num = sum(l * ce for l, ce in zip(self.exit_layers, exits)) + self.num_layers * final
+        return num / (sum(self.exit_layers) + self.num_layers)
+
+    def tick(self) -> int:
+        """Return this training forward's index and advance the counter (only in training mode, as in the code)."""
+        s = int(self.step)
+        if self.training:
+            self.step += 1
+        return s
+
+
+def register_loss(cls):
+    return LOSSES.register(cls.name)(cls)
+
+
+@register_loss
+class FinalOnly(ExitLoss):
+    """Plain fine-tuning: CE_L (the backbone row; DeeBERT stage 1)."""
+    name = "final_only"
+
+    def forward(self, out, labels):
+        return F.cross_entropy(out.final_logits, labels)
+
+
+@register_loss
+class Normal(ExitLoss):
+    """BranchyNet-style joint training: (Σ_m CE_m + CE_L) / (M + 1)."""
+    name = "normal"
+
+    def forward(self, out, labels):
+        return self.mean_loss(out, labels)
+
+
+@register_loss
+class Weighted(ExitLoss):
+    """The LGViT port's ``weighted``: (Σ ℓ_m CE_m + L·CE_L) / (Σ ℓ_m + L)."""
+    name = "weighted"
+
+    def forward(self, out, labels):
+        return self.weighted_loss(out, labels)
+
+
+@register_loss
+class Alternating(ExitLoss):
+    """BERxiT as ported: even training forwards CE_L, odd ones the mean of all exits (``weighted=True``: LGViT stage 1)."""
+    name = "alternating"
+    options = {"weighted": False}
+
+    def forward(self, out, labels):
+        if self.tick() % 2 == 0:
+            return F.cross_entropy(out.final_logits, labels)
+        return self.weighted_loss(out, labels) if self.params["weighted"] else self.mean_loss(out, labels)
+
+
+@register_loss
+class AlternatingWeighted(Alternating):
+    """LGViT stage 1 (spec methods §3.2): even steps CE_L, odd steps the weighted loss; heads train on odd steps."""
+    name = "alternating_weighted"
+    options = {}
+
+    def __init__(self, model, **params):
+        super().__init__(model, **params)
+        self.params["weighted"] = True
+
+
+def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float, normalisation: str) -> torch.Tensor:
+    """T²·KL(softmax(z_T/T) ‖ softmax(z_S/T)), summed over batch and classes, divided by B·C (code) or B (``batchmean``)."""
+    t = temperature
+    log_p_t = F.log_softmax(teacher / t, dim=-1)
+    log_p_s = F.log_softmax(student / t, dim=-1)
+    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum()
+    denom = student.numel() if normalisation == "bc" else student.shape[0]
+    return t * t * kl / denom
+
+
+@register_loss
+class JointDistillation(ExitLoss):
+    """FastBERT-style joint distillation of the port: (1−γ)(Σ CE_m + CE_L)/(M+1) + γ·mean_m KD_m; the teacher
+    (final logits) is not detached, so gradients reach the final classifier and backbone (spec methods §2.2)."""
+    name = "distillation"
+    options = {"gamma": 0.3, "temperature": 2.0, "kd_normalisation": "bc"}
+
+    def forward(self, out, labels):
+        p = self.params
+        kd = [kd_loss(z, out.final_logits, p["temperature"], p["kd_normalisation"]) for z in out.exit_logits]
+        return (1 - p["gamma"]) * self.mean_loss(out, labels) + p["gamma"] * sum(kd) / max(len(kd), 1)
+
+
+class Aligner(nn.Module):
+    """The paper's aligning module: depth-wise 3×3 conv (stride s) → GELU → BN on the reference feature map."""
+
+    def __init__(self, dim: int, stride: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(dim, dim, 3, stride=stride, padding=1, groups=dim), nn.GELU(),
+                                 nn.BatchNorm2d(dim))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def channel_kl(student: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """KL(softmax_D(ref) ‖ softmax_D(F)) per token over channels, summed over tokens and channels, / batch."""
+    log_r = F.log_softmax(reference, dim=-1)
+    log_s = F.log_softmax(student, dim=-1)
+    return (log_r.exp() * (log_r - log_s)).sum() / student.shape[0]
+
+
+def gram(feature: torch.Tensor) -> torch.Tensor:
+    return feature.transpose(1, 2) @ feature  # [B, D, D]
+
+
+@register_loss
+class LGViTDistillation(ExitLoss):
+    """LGViT stage 2 (spec methods §3.3): L_pred + α·L_hete + β·L_homo on a frozen backbone.
+
+    Switches (spec §3.5), defaults = official code: ``pred_distill_exits`` all | last_of_type; ``kd_normalisation``
+    bc | batchmean; ``teacher_logits`` pre_norm | final; ``hete_align`` subsample | dwconv; ``hete_reduce`` and
+    ``homo_reduce`` sum | mean; ``homo_teacher_grad`` True (teacher features not detached) | False.
+    Head groups are found by head type: LPH = ``lph`` heads, GAH = ``gah`` heads; "first/last of each type" generalises
+    the code's hard-coded indices (0, 3, 4, 7) to any number of exits.
+    """
+    name = "lgvit_distillation"
+    options = {"alpha": 0.01, "beta": 0.01, "gamma": 0.3, "temperature": 2.0, "pred_distill_exits": "all",
+               "kd_normalisation": "bc", "teacher_logits": "pre_norm", "hete_align": "subsample",
+               "hete_reduce": "sum", "homo_reduce": "sum", "homo_teacher_grad": True}
+    needs_teacher = True
+
+    def __init__(self, model, **params):
+        super().__init__(model, **params)
+        p = self.params
+        for key, allowed in [("pred_distill_exits", ("all", "last_of_type")), ("kd_normalisation", ("bc", "batchmean")),
+                             ("teacher_logits", ("pre_norm", "final")), ("hete_align", ("subsample", "dwconv")),
+                             ("hete_reduce", ("sum", "mean")), ("homo_reduce", ("sum", "mean"))]:
+            if p[key] not in allowed:
+                raise fail(f"lgvit_distillation option {key}={p[key]!r} is not valid", f"use one of {allowed}")
+        types = [type(h).__name__ for h in model.heads]
+        self.lph = [i for i, h in enumerate(model.heads) if isinstance(h, LocalPerceptionHead)]
+        self.gah = [i for i, h in enumerate(model.heads) if isinstance(h, GlobalAggregationHead)]
+        if not self.lph and not self.gah:
+            raise fail(f"lgvit_distillation needs LPH/GAH heads, the model has {types}", "use the lgvit recipe's heads")
+        self.strides = {i: getattr(model.heads[i], "stride", 1) for i in self.lph + self.gah}
+        self.pairs = sorted({g[0] for g in (self.lph, self.gah) if g} | {g[-1] for g in (self.lph, self.gah) if g})
+        self.layout = model.backbone.layout(model.backbone.num_layers)
+        if p["hete_align"] == "dwconv":
+            self.aligners = nn.ModuleDict({str(i): Aligner(self.layout.width, self.strides[i]) for i in self.pairs})
+
+    def forward(self, out, labels):
+        p = self.params
+        teacher = out.teacher_logits if p["teacher_logits"] == "pre_norm" else out.final_logits
+        teacher = teacher.detach()
+        groups = [g for g in (self.lph, self.gah) if g]
+        pred_exits = range(len(out.exit_logits)) if p["pred_distill_exits"] == "all" else [g[-1] for g in groups]
+        ce = sum(F.cross_entropy(out.exit_logits[i], labels) for i in pred_exits)
+        kd = sum(kd_loss(out.exit_logits[i], teacher, p["temperature"], p["kd_normalisation"]) for i in pred_exits)
+        l_pred = (1 - p["gamma"]) * ce + p["gamma"] * kd
+        return l_pred + p["alpha"] * self.hete(out) + p["beta"] * self.homo(out)
+
+    def hete(self, out):
+        ref_grid = to_grid(patch_tokens(out.last_hidden, self.layout), self.layout.grid).detach()
+        terms = []
+        for i in self.pairs:
+            if self.params["hete_align"] == "dwconv":
+                ref = from_grid(self.aligners[str(i)](ref_grid))
+            else:
+                ref = from_grid(reduce_tokens(ref_grid, self.strides[i]))
+            terms.append(channel_kl(out.features[i], ref))
+        total = sum(terms)
+        return total / len(terms) if self.params["hete_reduce"] == "mean" else total
+
+    def homo(self, out):
+        total = 0.0
+        for group, transform in ((self.lph, lambda f: f), (self.gah, gram)):
+            if len(group) < 2:
+                continue
+            teacher = transform(out.features[group[-1]])
+            if not self.params["homo_teacher_grad"]:
+                teacher = teacher.detach()
+            part = sum(F.mse_loss(transform(out.features[j]), teacher) for j in group[:-1])
+            total = total + (part / (len(group) - 1) if self.params["homo_reduce"] == "mean" else part)
+        return total
+
+
+def build_loss(name: str, model, params: dict[str, Any] | None = None) -> ExitLoss:
+    return LOSSES.get(name)(model, **(params or {}))

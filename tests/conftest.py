@@ -1,0 +1,24 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """2-core CI machines: torch's thread pool only adds contention in tiny tests."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+TINY_BACKBONE = {"name": "vit_tiny_digits", "pretrained": False, "hidden_size": 32, "num_attention_heads": 2,
+                 "intermediate_size": 64}
+
+
+@pytest.fixture
+def tiny_backbone():
+    return dict(TINY_BACKBONE)

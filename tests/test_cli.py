@@ -1,0 +1,85 @@
+"""CLI and config: listings, and bad input ending in one line with exit code 2."""
+import pytest
+import torch
+
+from eebench.backbones import build_backbone
+from eebench.cli import main
+from eebench.errors import EEBenchError
+from eebench.heads import ExitHead, HeadOutput, register_head
+from eebench.model import MultiExitModel
+from eebench.plan import Plan, load_config
+
+
+@pytest.mark.parametrize("what, expected", [("heads", ["gah", "lph", "mlp"]), ("policies", ["lgvit_confidence"]),
+                                            ("methods", ["backbone", "lgvit", "mlp_normal"]),
+                                            ("backbones", ["deit_b", "vit_b16", "vit_lgvit_v0"]),
+                                            ("datasets", ["digits"])])
+def test_list(what, expected, capsys):
+    assert main(["list", what]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert set(expected) <= set(names)
+
+
+def one_line_error(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("eebench: error:") and "\n" not in err
+    return err
+
+
+def test_unknown_names(capsys):
+    assert "unknown method 'nope'" in one_line_error(capsys, ["costs", "--backbone", "vit_tiny_digits", "--method",
+                                                              "nope", "--num-classes", "10"])
+    assert "unknown backbone 'nope'" in one_line_error(capsys, ["costs", "--backbone", "nope", "--method", "lgvit",
+                                                                "--num-classes", "10"])
+
+
+def test_missing_and_bad_configs(tmp_path, capsys):
+    assert "does not exist" in one_line_error(capsys, ["plan", "--configfile", str(tmp_path / "none.yaml")])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run: x\ndataset: {name: digits}\nbackbone: {name: vit_tiny_digits}\nmethods: {lgvit: {}}\n"
+                   "training: {epochs: -1}\n")
+    assert "config error at training/epochs" in one_line_error(capsys, ["plan", "--configfile", str(bad)])
+    bad.write_text("run: [\n")
+    assert "not valid YAML" in one_line_error(capsys, ["plan", "--configfile", str(bad)])
+    bad.write_text("run: x\ndataset: {name: digits}\nbackbone: {name: vit_tiny_digits}\n"
+                   "methods: {lgvit: {stages: {stage9: {epochs: 1}}}}\n")
+    assert "unknown stage(s) ['stage9']" in one_line_error(capsys, ["plan", "--configfile", str(bad)])
+
+
+def test_offline_hub_weights_fail_with_the_fix(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(EEBenchError, match="could not load pretrained weights .*backbone.pretrained: false"):
+        build_backbone("deit_b", 10)
+    with pytest.raises(EEBenchError, match="folder './nowhere' does not exist"):
+        build_backbone("vit_tiny_digits", 10, pretrained="./nowhere")
+
+
+def test_local_pretrained_folder_loads(tmp_path):
+    source = build_backbone("vit_tiny_digits", 10, pretrained=False, hidden_size=16, num_attention_heads=2)
+    source.model.save_pretrained(tmp_path / "w")
+    loaded = build_backbone("vit_tiny_digits", 10, pretrained=str(tmp_path / "w"))
+    for (k, a), b in zip(source.model.state_dict().items(), loaded.model.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+@register_head("test_wrong_shape")
+class WrongShape(ExitHead):
+    def forward(self, hidden, mask=None):
+        return HeadOutput(hidden[:, 0])  # [B, width] instead of [B, classes]
+
+
+def test_head_with_wrong_output_shape_is_named():
+    bb = build_backbone("vit_tiny_digits", 10, pretrained=False, hidden_size=16, num_attention_heads=2)
+    model = MultiExitModel(bb, [3], [{"type": "test_wrong_shape"}], 10)
+    with pytest.raises(EEBenchError, match=r"head after block 3 returned shape \(2, 16\).*\[batch, 10\]"):
+        model(torch.randn(2, 1, 8, 8))
+
+
+def test_default_config_plan():
+    plan = Plan(load_config("config/default.yaml"))
+    assert plan.method("lgvit")["exit_layers"] == [2, 3, 4, 5]
+    assert [h["type"] for h in plan.method("lgvit")["heads"]] == ["lph", "lph", "gah", "gah"]
+    assert plan.init_stage("lgvit", "stage2") == "stage1" and plan.last_stage("lgvit") == "stage2"
+    assert plan.method("mlp_normal")["exit_layers"] == [1, 2, 3, 4, 5]
+    assert len(plan.seeds) >= 2

@@ -1,0 +1,80 @@
+"""The shared training loop: resume after a kill, NaN losses, corrupt checkpoints, the exit-logit cache."""
+import pytest
+import torch
+
+import eebench.training.loop as loop
+from eebench.errors import EEBenchError
+from eebench.evaluate import evaluate_checkpoint, load_cache
+from eebench.io import load_torch
+
+
+def job(tiny_backbone, epochs=2, loss="normal"):
+    return {"run": "t", "seed": 3, "threads": 1, "dataset": {"name": "digits", "test_fraction": 0.9},
+            "backbone": tiny_backbone,
+            "method": {"name": "m", "exit_layers": [2, 4], "heads": [{"type": "mlp"}, {"type": "mlp"}]},
+            "stage": {"name": "s", "loss": loss, "train": "all", "init": None, "epochs": epochs, "batch_size": 64,
+                      "lr": 1e-3, "weight_decay": 0.0, "warmup_ratio": 0.0, "grad_clip": 1.0, "loss_params": {}}}
+
+
+def test_resume_after_kill_gives_the_uninterrupted_result(tmp_path, tiny_backbone, monkeypatch):
+    spec = job(tiny_backbone, epochs=3)
+    loop.train_stage(spec, tmp_path / "full.pt", progress=False)
+    reference = load_torch(tmp_path / "full.pt")
+
+    real_batches, calls = loop.batches, {"n": 0}
+
+    def killed_in_epoch_3(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # the job is killed during its third epoch
+        return real_batches(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "batches", killed_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train_stage(spec, tmp_path / "killed.pt", progress=False)
+    assert not (tmp_path / "killed.pt").exists() and (tmp_path / "killed.pt.resume").exists()
+    monkeypatch.setattr(loop, "batches", real_batches)
+    loop.train_stage(spec, tmp_path / "killed.pt", progress=False)
+    resumed = load_torch(tmp_path / "killed.pt")
+    assert not (tmp_path / "killed.pt.resume").exists()
+    assert [r["loss"] for r in resumed["log"]] == pytest.approx([r["loss"] for r in reference["log"]])
+    for key, value in reference["model"].items():
+        assert torch.equal(value, resumed["model"][key]), key
+
+
+def test_nan_loss_is_one_clear_error(tmp_path, tiny_backbone, monkeypatch):
+    import eebench.data.digits as digits
+
+    real = digits.load_digits
+
+    def poisoned(**kw):
+        s = real(**kw)
+        s.x_train[:] = float("nan")
+        return s
+
+    monkeypatch.setitem(digits.DATASETS._items, "digits", poisoned)
+    with pytest.raises(EEBenchError, match=r"training loss became nan .* lower the learning rate"):
+        loop.train_stage(job(tiny_backbone, epochs=1), tmp_path / "nan.pt", progress=False)
+    assert not (tmp_path / "nan.pt").exists()
+
+
+def test_corrupt_checkpoint_is_one_clear_error(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(EEBenchError, match="unreadable or corrupt .* delete it and rerun"):
+        load_torch(bad)
+    with pytest.raises(EEBenchError, match="does not exist"):
+        load_torch(tmp_path / "missing.pt")
+
+
+def test_exit_logit_cache_holds_every_row(tmp_path, tiny_backbone):
+    loop.train_stage(job(tiny_backbone, epochs=1), tmp_path / "m.pt", progress=False)
+    info = evaluate_checkpoint(tmp_path / "m.pt", tmp_path / "m.npz")
+    cache = load_cache(tmp_path / "m.npz")
+    assert cache["logits"].shape == (3, len(cache["labels"]), 10)  # 2 exits + final, every test sample
+    assert cache["row_layers"] == [2, 4, 6] == info["row_layers"]
+    acc = (cache["logits"].argmax(-1) == cache["labels"]).float().mean(1)
+    assert acc.tolist() == pytest.approx(info["row_accuracy"])
+    (tmp_path / "broken.npz").write_bytes(b"xx")
+    with pytest.raises(EEBenchError, match="corrupt"):
+        load_cache(tmp_path / "broken.npz")
