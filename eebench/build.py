@@ -23,4 +23,4 @@ def build_model(backbone: dict[str, Any], method: dict[str, Any], num_classes: i
     if attn_implementation is not None:
         kw["attn_implementation"] = attn_implementation
     bb = build_backbone(backbone["name"], num_classes, **kw)
-    return MultiExitModel(bb, method["exit_layers"], method["heads"], num_classes)
+    return MultiExitModel(bb, method["exit_layers"], method["heads"], num_classes, lte=method.get("lte", False))

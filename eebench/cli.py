@@ -52,7 +52,12 @@ def cmd_costs(args) -> None:
     from .backbones import BACKBONES
 
     depth = int(BACKBONES.get(args.backbone).defaults.get("num_hidden_layers", 12))
-    method = resolve_method(args.method, {}, depth, {})
+    overrides = {}
+    if args.heads:
+        overrides["heads"] = {"type": args.heads}
+    if args.positions:
+        overrides["positions"] = [int(p) for p in args.positions.split(",")]
+    method = resolve_method(args.method, overrides, depth, {})
     model = build_model(backbone, method, args.num_classes, pretrained=False, attn_implementation="eager")
     summary = cost_summary(model)
     convs = ["paper", "full"] if args.convention == "both" else [args.convention]
@@ -165,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--convention", choices=["paper", "full", "both"], default="both",
                    help="paper = Linear+Conv MACs only (the LGViT tables); full = every op, eager attention")
     s.add_argument("--image-size", type=int, help="override the preset's input size")
+    s.add_argument("--heads", help="put this head type at every exit of the method (Table 3: mlp, conv, attention)")
+    s.add_argument("--positions", help="comma-separated exit blocks, overriding the recipe's (e.g. 4,6,8,10)")
     s.add_argument("--json", help="also write the full cost summary to this JSON file")
     s.set_defaults(func=cmd_costs)
 

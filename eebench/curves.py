@@ -28,7 +28,8 @@ def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[s
     single = logits.shape[0] == 1  # no exits: every policy answers with the final classifier
     rows = []
     for point in sweep_points(policy)[:1] if single else sweep_points(policy):
-        decision = build_policy(policy["name"], **{**policy.get("params", {}), **point}).decide(logits)
+        decision = build_policy(policy["name"], **{**policy.get("params", {}), **point}).decide(
+            logits, **cache.get("extra", {}))
         executed = row_layers[decision.compute_index]
         row = {"policy": policy["name"], **{f"param_{k}": v for k, v in point.items()},
                "accuracy": float((decision.prediction == labels).double().mean()),

@@ -22,6 +22,7 @@ class MultiExitOutput:
     exit_logits: list[torch.Tensor]  # one [B, C] per internal exit, by depth
     final_logits: torch.Tensor  # [B, C]
     features: list[torch.Tensor | None] = field(default_factory=list)
+    lte_outputs: torch.Tensor | None = None  # [exits, B]: BERxiT's learning-to-exit output ("probability wrong")
     last_hidden: torch.Tensor | None = None  # raw output of the last block (pre-norm)
     teacher_logits: torch.Tensor | None = None  # final classifier on the pre-norm output (LGViT quirk)
 
@@ -32,21 +33,25 @@ class MultiExitOutput:
 
 class MultiExitModel(nn.Module):
     def __init__(self, backbone: Backbone, exit_layers: Sequence[int], head_specs: Sequence[dict[str, Any]],
-                 num_classes: int):
+                 num_classes: int, lte: bool = False):
         super().__init__()
         exit_layers = list(exit_layers)
         if len(exit_layers) != len(head_specs):
             raise fail(f"{len(exit_layers)} exit positions but {len(head_specs)} head specs",
                        "give one head per exit position")
-        if exit_layers != sorted(set(exit_layers)) or any(not 1 <= p < backbone.num_layers for p in exit_layers):
-            raise fail(f"exit positions {exit_layers} are not increasing blocks in 1..{backbone.num_layers - 1}",
-                       "the last block is the final classifier's; choose earlier blocks")
+        if exit_layers != sorted(set(exit_layers)) or any(not 1 <= p <= backbone.num_layers for p in exit_layers):
+            raise fail(f"exit positions {exit_layers} are not increasing blocks in 1..{backbone.num_layers}",
+                       "list each block after which an exit sits once, in order")
         self.backbone = backbone
         self.exit_layers = exit_layers
         self.num_classes = num_classes
         self.heads = nn.ModuleList(build_head(spec, backbone.layout(p), num_classes, p)
                                    for p, spec in zip(exit_layers, head_specs))
         self._head_at = {p: i for i, p in enumerate(exit_layers)}
+        for head in self.heads:
+            head.adopt(backbone)
+        # BERxiT's learning-to-exit module: one Linear(width → 1) + sigmoid shared by every exit
+        self.lte = nn.Linear(backbone.layout(exit_layers[0]).width, 1) if lte and exit_layers else None
 
     @property
     def row_layers(self) -> list[int]:
@@ -57,7 +62,7 @@ class MultiExitModel(nn.Module):
         grad = torch.no_grad() if frozen_backbone else nullcontext()
         with grad:
             hidden, ctx = self.backbone.embed(inputs)
-        exit_logits, features = [], []
+        exit_logits, features, pooled = [], [], []
         for i in range(1, self.backbone.num_layers + 1):
             with grad:
                 hidden = self.backbone.block(i, hidden, ctx)
@@ -66,13 +71,21 @@ class MultiExitModel(nn.Module):
                 check_logits(out.logits, self.num_classes, i)
                 exit_logits.append(out.logits)
                 features.append(out.feature)
+                pooled.append(out.pooled)
         with grad:
             final = self.backbone.classify(hidden, ctx)
             teacher = self.backbone.classify(hidden, ctx, pre_norm=True) if with_teacher else None
-        return MultiExitOutput(exit_logits, final, features, hidden, teacher)
+        lte = None
+        if self.lte is not None:
+            if any(p is None for p in pooled):
+                raise fail("the learning-to-exit module needs heads that return a pooled vector", "use 'mlp' heads")
+            lte = torch.sigmoid(self.lte(torch.stack(pooled))).squeeze(-1)
+        return MultiExitOutput(exit_logits, final, features=features, last_hidden=hidden, teacher_logits=teacher,
+                               lte_outputs=lte)
 
     def head_parameters(self):
-        return self.heads.parameters()
+        """Everything that is not the backbone: exit heads and the learning-to-exit module."""
+        return [p for name, p in self.named_parameters() if not name.startswith("backbone.")]
 
 
 def check_logits(logits: torch.Tensor, num_classes: int, layer: int) -> None:

@@ -84,11 +84,22 @@ class Plan:
                         for name, over in (config["methods"] or {}).items()}
         if not self.methods:
             raise fail("the config lists no methods", "add at least one under 'methods:' (see `eebench list methods`)")
+        # methods whose stages others start from (DeeBERT's stage 2 on the fine-tuned backbone) run even when the
+        # config does not report them
+        self.all_methods = dict(self.methods)
+        todo = list(self.methods)
+        while todo:
+            for st in self.all_methods[todo.pop()]["stages"]:
+                dep = (st.get("init") or "").partition(":")[0] if ":" in (st.get("init") or "") else None
+                if dep and dep not in self.all_methods:
+                    over = (config["methods"] or {}).get(dep)
+                    self.all_methods[dep] = resolve_method(dep, over, self.num_layers, config["training"], extra)
+                    todo.append(dep)
 
     def method(self, name: str) -> dict[str, Any]:
-        if name not in self.methods:
+        if name not in self.all_methods:
             raise fail(f"method {name!r} is not in run {self.run!r}", f"methods here: {', '.join(self.methods)}")
-        return self.methods[name]
+        return self.all_methods[name]
 
     def stage(self, method: str, stage: str) -> dict[str, Any]:
         for st in self.method(method)["stages"]:
@@ -100,16 +111,26 @@ class Plan:
         m = self.method(method)
         return {"run": self.run, "seed": int(seed), "dataset": self.config["dataset"],
                 "backbone": self.config["backbone"], "threads": self.config["training"].get("threads", 1),
-                "method": {k: m[k] for k in ("name", "exit_layers", "heads")}, "stage": self.stage(method, stage)}
+                "method": architecture(m), "stage": self.stage(method, stage)}
 
     def last_stage(self, method: str) -> str:
         return self.method(method)["stages"][-1]["name"]
 
-    def init_stage(self, method: str, stage: str) -> str | None:
-        return self.stage(method, stage).get("init")
+    def init_stage(self, method: str, stage: str) -> tuple[str, str] | None:
+        """(method, stage) a stage starts from: ``init: stage1`` (same method) or ``init: backbone:finetune``."""
+        init = self.stage(method, stage).get("init")
+        if not init:
+            return None
+        other, _, st = init.rpartition(":")
+        return (other or method, st)
 
     def root(self) -> str:
         return f"results/{self.run}"
+
+
+def architecture(method: dict[str, Any]) -> dict[str, Any]:
+    """The part of a method spec that fixes the model (what costs depend on)."""
+    return {k: method[k] for k in ("name", "exit_layers", "heads", "lte")}
 
 
 def train_path(run: str, method: str, seed: int, stage: str) -> str:

@@ -53,8 +53,10 @@ def exit_positions(recipe: dict, num_layers: int) -> list[int]:
     pos = recipe.get("positions", "all")
     if pos == "none":
         return []
-    if pos == "all":
+    if pos == "all":  # after every block but the last (the final classifier answers there)
         return list(range(1, num_layers))
+    if pos == "every":  # DeeBERT/BERxiT: an off-ramp after every block, the last one included
+        return list(range(1, num_layers + 1))
     if isinstance(pos, dict):
         if num_layers not in pos and str(num_layers) not in pos:
             raise fail(f"method {recipe['name']!r} lists exit positions for depths {sorted(pos)}, not {num_layers}",
@@ -80,7 +82,11 @@ def resolve_method(name: str, overrides: dict | None, num_layers: int, training:
     """Recipe + config overrides → a JSON-able method spec with every stage's hyper-parameters filled in."""
     overrides = dict(overrides or {})
     stage_over = overrides.pop("stages", {}) or {}
-    recipe = deep_merge(load_recipe(name, extra_dirs), overrides)
+    recipe = load_recipe(name, extra_dirs)
+    for key in ("heads", "positions"):  # a new head layout or position list replaces the recipe's whole
+        if key in overrides:
+            recipe[key] = overrides.pop(key)
+    recipe = deep_merge(recipe, overrides)
     recipe["name"] = name
     exits = exit_positions(recipe, num_layers)
     stages = []
@@ -101,6 +107,7 @@ def resolve_method(name: str, overrides: dict | None, num_layers: int, training:
         "citation": recipe.get("citation", ""),
         "exit_layers": exits,
         "heads": head_specs(recipe, len(exits)),
+        "lte": bool(recipe.get("lte", False)),
         "stages": stages,
         "policy": recipe.get("policy", {"name": "lgvit_confidence", "sweep": {"threshold": [1.0]}}),
         "switches": recipe.get("switches", {}),

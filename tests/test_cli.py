@@ -80,6 +80,16 @@ def test_default_config_plan():
     plan = Plan(load_config("config/default.yaml"))
     assert plan.method("lgvit")["exit_layers"] == [2, 3, 4, 5]
     assert [h["type"] for h in plan.method("lgvit")["heads"]] == ["lph", "lph", "gah", "gah"]
-    assert plan.init_stage("lgvit", "stage2") == "stage1" and plan.last_stage("lgvit") == "stage2"
-    assert plan.method("mlp_normal")["exit_layers"] == [1, 2, 3, 4, 5]
+    assert plan.init_stage("lgvit", "stage2") == ("lgvit", "stage1") and plan.last_stage("lgvit") == "stage2"
+    assert plan.method("sdn")["exit_layers"] == [1, 2, 3, 4, 5]
+    assert plan.method("deebert")["exit_layers"] == [1, 2, 3, 4, 5, 6]  # off-ramp L included
+    assert plan.init_stage("deebert", "offramps") == ("backbone", "finetune")  # stage 1 shared with the backbone row
+    assert list(plan.methods) == ["backbone", "sdn", "pabee", "pcee", "berxit", "vit_ee", "deebert", "lgvit"]
     assert len(plan.seeds) >= 2
+
+
+def test_shared_stage_pulls_in_its_method(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("run: x\ndataset: {name: digits}\nbackbone: {name: vit_tiny_digits}\nmethods: {deebert: {}}\n")
+    plan = Plan(load_config(cfg))
+    assert list(plan.methods) == ["deebert"] and "backbone" in plan.all_methods

@@ -19,7 +19,8 @@ TINY = {
     "backbone": {"name": "vit_tiny_digits", "pretrained": False, "hidden_size": 32, "num_attention_heads": 2,
                  "intermediate_size": 64},
     "training": {"epochs": 1, "lr": 2e-3},
-    "methods": {"backbone": {}, "lgvit": {"stages": {"stage2": {"epochs": 1}}}, "mlp_normal": {}},
+    "methods": {"backbone": {}, "lgvit": {"stages": {"stage2": {"epochs": 1}}}, "mlp_normal": {},
+                "deebert": {"stages": {"offramps": {"epochs": 1}}}},
 }
 
 
@@ -49,7 +50,7 @@ def test_dag_renders_table1_and_fig1(finished_run):
     for name in ["table1.md", "table1.csv", "table1.tex", "fig1_tradeoff.png"]:
         assert (report / name).stat().st_size > 0, name
     table = (report / "table1.md").read_text()
-    for title in ["Backbone", "LGViT", "MLP exits (normal)"]:
+    for title in ["Backbone", "LGViT", "MLP exits (normal)", "DeeBERT"]:
         assert f"| {title} " in table
     assert "Operating point:" in table
 
@@ -65,3 +66,13 @@ def test_editing_one_hyperparameter_reruns_only_its_jobs(finished_run):
     counts = job_counts(snakemake(finished_run, "-n"))
     # mlp_normal's one training job, then its evaluation, curve, and the report; nothing of lgvit or the backbone
     assert counts == {"train": 1, "evaluate": 1, "curve": 1, "table1": 1, "all": 1}, counts
+
+
+def test_shared_stage_reruns_every_method_built_on_it(finished_run):
+    cfg = yaml.safe_load((finished_run / "tiny.yaml").read_text())
+    cfg["methods"]["backbone"] = {"stages": {"finetune": {"epochs": 2}}}
+    (finished_run / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    log = snakemake(finished_run, "-n")
+    counts = job_counts(log)
+    # the backbone's fine-tuning is also DeeBERT's stage 1: both retrain (+ mlp_normal from the previous edit)
+    assert counts["train"] == 3 and "deebert/seed0/offramps.pt" in log and "train/lgvit" not in log, counts

@@ -69,6 +69,10 @@ class Backbone(nn.Module):
         """Final norm + classifier on the last block's output. ``pre_norm`` skips the norm (LGViT's teacher quirk)."""
         raise NotImplementedError
 
+    def pooler_dense(self) -> nn.Linear | None:
+        """The backbone's own pooler projection (HF models keep one), for heads that start from a copy of it."""
+        return None
+
     def component_modules(self) -> dict[str, list[str]]:
         """Component name (``embed``, ``block1``…, ``final``) → submodule names, for per-component cost counting."""
         raise NotImplementedError

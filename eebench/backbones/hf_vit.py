@@ -61,6 +61,10 @@ class HFViTBackbone(Backbone):
             logits = (logits + self.dist_classifier(h[:, 1])) / 2
         return logits
 
+    def pooler_dense(self):
+        pooler = getattr(self.model, "pooler", None)
+        return getattr(pooler, "dense", None)
+
     def component_modules(self):
         comps = {"embed": ["model.embeddings"]}
         for i in range(1, self.num_layers + 1):

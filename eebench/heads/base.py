@@ -21,6 +21,7 @@ from ..registry import Registry
 class HeadOutput:
     logits: torch.Tensor  # [batch, classes]
     feature: torch.Tensor | None = None  # [batch, tokens, width]
+    pooled: torch.Tensor | None = None  # [batch, width]: the vector BERxiT's learning-to-exit module reads
 
 
 class ExitHead(nn.Module):
@@ -30,6 +31,9 @@ class ExitHead(nn.Module):
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None = None) -> HeadOutput:  # pragma: no cover
         raise NotImplementedError
+
+    def adopt(self, backbone) -> None:
+        """Hook run once the head sits on its backbone (e.g. DeeBERT copies the pre-trained pooler)."""
 
 
 HEADS: Registry[type[ExitHead]] = Registry("heads")

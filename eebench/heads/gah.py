@@ -23,12 +23,14 @@ def reduce_tokens(x: torch.Tensor, stride: int, mode: str = "subsample") -> torc
 
 
 class SelfAttention(nn.Module):
-    def __init__(self, dim: int, num_heads: int = 8):
+    """Multi-head self-attention with a fused qkv projection; no norm, residual or MLP around it."""
+
+    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = False):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"width {dim} is not divisible by {num_heads} attention heads")
         self.num_heads, self.scale = num_heads, (dim // num_heads) ** -0.5
-        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x):

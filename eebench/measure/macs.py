@@ -50,6 +50,8 @@ def component_costs(model: MultiExitModel, inputs: Any | None = None) -> dict[st
     modules = dict(model.named_modules())
     groups = {name: [f"m.backbone.{n}" for n in names] for name, names in model.backbone.component_modules().items()}
     groups.update({f"head{i + 1}": [f"m.heads.{i}"] for i in range(len(model.heads))})
+    if model.lte is not None:
+        groups["lte"] = ["m.lte"]
     out: dict[str, Any] = {}
     for comp, names in groups.items():
         ops: dict[str, int] = {}
@@ -69,7 +71,7 @@ def cost_summary(model: MultiExitModel, inputs: Any | None = None) -> dict[str, 
     total = count_params(model)
     listed = sum(c["params"] for c in comps.values())
     backbone_names = ["embed", *[f"block{i}" for i in range(1, model.backbone.num_layers + 1)], "final"]
-    heads = [f"head{i + 1}" for i in range(len(model.heads))]
+    heads = [f"head{i + 1}" for i in range(len(model.heads))] + (["lte"] if "lte" in comps else [])
     return {
         "components": comps,
         "row_layers": model.row_layers,
@@ -84,15 +86,18 @@ def cost_summary(model: MultiExitModel, inputs: Any | None = None) -> dict[str, 
 
 
 def cumulative_macs(summary: dict[str, Any], convention: str) -> torch.Tensor:
-    """MACs of a sample whose computation stopped at row r, for every row r (heads of all rows ≤ r are charged)."""
+    """MACs of a sample whose computation stopped at row r, for every row r (heads of all rows ≤ r are charged, and
+    the shared learning-to-exit module once per exit evaluated)."""
     comps = summary["components"]
     rows = summary["row_layers"]
     num_layers = rows[-1]
+    lte = comps["lte"]["macs"][convention] / (len(rows) - 1) if "lte" in comps else 0.0
     block = [comps[f"block{i}"]["macs"][convention] for i in range(1, num_layers + 1)]
     costs = []
     for r, layer in enumerate(rows):
         c = comps["embed"]["macs"][convention] + sum(block[:layer])
-        c += sum(comps[f"head{j + 1}"]["macs"][convention] for j in range(min(r + 1, len(rows) - 1)))
+        evaluated = min(r + 1, len(rows) - 1)
+        c += sum(comps[f"head{j + 1}"]["macs"][convention] for j in range(evaluated)) + lte * evaluated
         if r == len(rows) - 1:
             c += comps["final"]["macs"][convention]
         costs.append(c)

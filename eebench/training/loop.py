@@ -28,7 +28,10 @@ def spec_hash(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def trainable_parameters(model, loss, train: str):
+def trainable_parameters(model, loss, train: str, keep_grads: bool = False):
+    """Parameters the optimiser holds. ``keep_grads`` freezes by optimiser membership only (DeeBERT's official code:
+    the rest still computes gradients, which enter the grad-norm clipping); otherwise the rest gets
+    ``requires_grad=False``."""
     if train == "all":
         params = list(model.parameters())
     elif train == "heads":
@@ -39,8 +42,18 @@ def trainable_parameters(model, loss, train: str):
         raise fail(f"stage option train={train!r} is not valid", "use all, heads or backbone")
     chosen = {id(p) for p in params}
     for p in model.parameters():
-        p.requires_grad_(id(p) in chosen)
+        p.requires_grad_(keep_grads or id(p) in chosen)
     return params + list(loss.parameters())
+
+
+def load_init(model, path) -> None:
+    """Start from a previous stage — of this method, or of another one whose model lacks some of these heads (e.g.
+    DeeBERT's stage 2 on the fine-tuned backbone): heads absent from the checkpoint keep their fresh init."""
+    missing, unexpected = model.load_state_dict(load_torch(path)["model"], strict=False)
+    backbone_missing = [k for k in missing if k.startswith("backbone.")]
+    if unexpected or backbone_missing:
+        raise fail(f"checkpoint {path} does not fit this model ({len(backbone_missing)} backbone weights missing, "
+                   f"{len(unexpected)} unexpected)", "init a stage only from a stage of the same backbone")
 
 
 def linear_schedule(optimizer, total_steps: int, warmup_ratio: float):
@@ -74,10 +87,14 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
     data = load_dataset(job["dataset"])
     model = build_model(job["backbone"], method, data.num_classes)
     if init:
-        model.load_state_dict(load_torch(init)["model"])
+        load_init(model, init)
     loss_fn = build_loss(stage["loss"], model, stage.get("loss_params"))
-    frozen = stage["train"] == "heads"
-    params = trainable_parameters(model, loss_fn, stage["train"])
+    freeze = stage.get("freeze", "requires_grad")
+    if freeze not in ("requires_grad", "optimizer"):
+        raise fail(f"stage option freeze={freeze!r} is not valid", "use requires_grad or optimizer")
+    frozen = stage["train"] == "heads" and freeze == "requires_grad"
+    params = trainable_parameters(model, loss_fn, stage["train"], keep_grads=freeze == "optimizer")
+    clipped = list(model.parameters()) + list(loss_fn.parameters()) if freeze == "optimizer" else params
     opt = torch.optim.AdamW([p for p in params if p.requires_grad], lr=float(stage["lr"]),
                             weight_decay=float(stage.get("weight_decay", 0.0)), betas=(0.9, 0.999), eps=1e-8)
     bs, epochs = int(stage["batch_size"]), int(stage["epochs"])
@@ -104,6 +121,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
     for epoch in bar:
         model.train()
         loss_fn.train()
+        loss_fn.new_epoch(epoch + 1, epochs)
         t0, total, correct, seen = time.time(), 0.0, 0, 0
         for step, (x, y) in enumerate(batches(data.x_train, data.y_train, bs, mean, std, shuffle=True, generator=gen)):
             out_ = model(x, frozen_backbone=frozen, with_teacher=loss_fn.needs_teacher)
@@ -111,10 +129,11 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
             if not torch.isfinite(loss):
                 raise fail(f"training loss became {loss.item()} in {method['name']}/{stage['name']} at epoch "
                            f"{epoch + 1}, step {step + 1}", "lower the learning rate (training.lr) or check the data")
-            opt.zero_grad(set_to_none=True)
+            model.zero_grad(set_to_none=True)
+            loss_fn.zero_grad(set_to_none=True)
             loss.backward()
             if stage.get("grad_clip"):
-                torch.nn.utils.clip_grad_norm_([p for p in params if p.requires_grad], float(stage["grad_clip"]))
+                torch.nn.utils.clip_grad_norm_([p for p in clipped if p.requires_grad], float(stage["grad_clip"]))
             opt.step()
             sched.step()
             total += loss.item() * len(y)

@@ -2,8 +2,9 @@
 steps see which terms, and what is distilled (spec methods §2.2, §3.2–3.3).
 
 Notation: CE_m is the cross-entropy of internal exit m (block ℓ_m), CE_L that of the final classifier (block L).
-A loss is an ``nn.Module`` because some carry state (the alternation step counter) or parameters (the paper's
-aligning module); both go into checkpoints so training resumes exactly.
+An exit placed after the last block is DeeBERT's/BERxiT's off-ramp L: the official codes never train it, so no loss
+here includes its cross-entropy. A loss is an ``nn.Module`` because some carry state (the alternation counter) or
+parameters (the paper's aligning module); both go into checkpoints so training resumes exactly.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class ExitLoss(nn.Module):
     """Base: ``forward(out, labels) → scalar``. ``options`` declares the switches a recipe may set (with defaults)."""
 
     options: dict[str, Any] = {}
+    fixed: dict[str, Any] = {}  # options a named variant pins (e.g. LGViT stage 1 = alternating, weighted, global)
     needs_teacher = False
 
     def __init__(self, model, **params: Any):
@@ -34,25 +36,34 @@ class ExitLoss(nn.Module):
         if unknown:
             raise fail(f"loss {self.name!r} got unknown option(s) {sorted(unknown)}",
                        f"its options are {sorted(self.options) or 'none'}")
-        self.params = {**self.options, **params}
+        self.params = {**self.options, **params, **self.fixed}
         self.exit_layers = list(model.exit_layers)
         self.num_layers = model.backbone.num_layers
         self.register_buffer("step", torch.zeros((), dtype=torch.long))  # training forwards seen
+        self.epoch, self.epochs = 1, 1
+        # exits the losses train: all but an off-ramp after the last block (DeeBERT/BERxiT's untrained off-ramp L)
+        self.trained = [i for i, layer in enumerate(self.exit_layers) if layer < self.num_layers]
 
     name = "base"
 
+    def new_epoch(self, epoch: int, epochs: int) -> None:
+        """Called by the loop before each epoch (1-based): schedules and per-epoch parity read it."""
+        self.epoch, self.epochs = epoch, epochs
+
     def ce_terms(self, out, labels):
-        return [F.cross_entropy(z, labels) for z in out.exit_logits], F.cross_entropy(out.final_logits, labels)
+        return ([F.cross_entropy(out.exit_logits[i], labels) for i in self.trained],
+                F.cross_entropy(out.final_logits, labels))
 
     def mean_loss(self, out, labels):
         exits, final = self.ce_terms(out, labels)
         return (sum(exits) + final) / (len(exits) + 1)
 
     def weighted_loss(self, out, labels):
-        """SDN/PABEE-style static weights: (Σ ℓ_m·CE_m + L·CE_L) / (Σ ℓ_m + L)."""
+        """PABEE-style static weights: (Σ ℓ_m·CE_m + L·CE_L) / (Σ ℓ_m + L)."""
         exits, final = self.ce_terms(out, labels)
-        num = sum(l * ce for l, ce in zip(self.exit_layers, exits)) + self.num_layers * final
-        return num / (sum(self.exit_layers) + self.num_layers)
+        layers = [self.exit_layers[i] for i in self.trained]
+        num = sum(l * ce for l, ce in zip(layers, exits)) + self.num_layers * final
+        return num / (sum(layers) + self.num_layers)
 
     def tick(self) -> int:
         """Return this training forward's index and advance the counter (only in training mode, as in the code)."""
@@ -86,34 +97,103 @@ class Normal(ExitLoss):
 
 @register_loss
 class Weighted(ExitLoss):
-    """The LGViT port's ``weighted``: (Σ ℓ_m CE_m + L·CE_L) / (Σ ℓ_m + L)."""
+    """Weighted exit losses. ``schedule: static`` is the LGViT port's ``weighted`` (Σ ℓ_m CE_m + L·CE_L)/(Σ ℓ_m + L).
+    ``schedule: sdn`` is SDN's official schedule (spec baselines §3b): an un-normalised Σ_m τ_m(e)·CE_m + CE_L with
+    τ_m(e) = min(C_m, 0.01 + e·C_m/E) over epochs e = 1..E; SDN's caps C are the exits' fractions of the network's
+    compute (0.15…0.9), so on a transformer C_m = ℓ_m / L."""
     name = "weighted"
+    options = {"schedule": "static"}
+
+    def __init__(self, model, **params):
+        super().__init__(model, **params)
+        if self.params["schedule"] not in ("static", "sdn"):
+            raise fail(f"weighted option schedule={self.params['schedule']!r} is not valid", "use static or sdn")
+
+    def sdn_weights(self) -> list[float]:
+        caps = [self.exit_layers[i] / self.num_layers for i in self.trained]
+        return [min(c, 0.01 + self.epoch * c / self.epochs) for c in caps]
 
     def forward(self, out, labels):
-        return self.weighted_loss(out, labels)
+        if self.params["schedule"] == "static":
+            return self.weighted_loss(out, labels)
+        exits, final = self.ce_terms(out, labels)
+        return sum(w * ce for w, ce in zip(self.sdn_weights(), exits)) + final
+
+
+@register_loss
+class WeightedAverage(Weighted):
+    """PABEE / PCEE-BERT: Σ_i i·CE_i / Σ_i i over layers i with a classifier, the final one included (weight L) —
+    the static ``weighted`` formula, under the name the PABEE code gives it."""
+    name = "weighted_average"
+    options = {}
+    fixed = {"schedule": "static"}
+
+
+@register_loss
+class ExitsOnly(ExitLoss):
+    """DeeBERT stage 2: Σ_{i<L} CE(off-ramp i) — a plain sum, the final classifier excluded."""
+    name = "exits_sum"
+
+    def forward(self, out, labels):
+        exits, _ = self.ce_terms(out, labels)
+        return sum(exits)
 
 
 @register_loss
 class Alternating(ExitLoss):
-    """BERxiT as ported: even training forwards CE_L, odd ones the mean of all exits (``weighted=True``: LGViT stage 1)."""
+    """BERxiT's alternating fine-tuning: even steps CE_L, odd steps the exits' losses.
+
+    Official BERxiT (default): odd steps Σ_{i<L} CE_i + CE_L, a plain sum (``reduce: sum``), parity of the batch index
+    within the epoch (``parity: epoch``). With ``lte: true`` (``alternate-lte``) both steps add the learning-to-exit
+    MSE and the odd step drops CE_L. The LGViT port: ``reduce: mean`` (÷ (M+1)), ``parity: global`` (a counter over all
+    training forwards); ``reduce: weighted`` is LGViT's stage 1.
+    """
     name = "alternating"
-    options = {"weighted": False}
+    options = {"reduce": "sum", "parity": "epoch", "lte": False}
+
+    def __init__(self, model, **params):
+        super().__init__(model, **params)
+        for key, allowed in [("reduce", ("sum", "mean", "weighted")), ("parity", ("epoch", "global"))]:
+            if self.params[key] not in allowed:
+                raise fail(f"alternating option {key}={self.params[key]!r} is not valid", f"use one of {allowed}")
+        if self.params["lte"] and model.lte is None:
+            raise fail("alternating with lte: true needs the learning-to-exit module", "set lte: true in the recipe")
+
+    def new_epoch(self, epoch, epochs):
+        super().new_epoch(epoch, epochs)
+        if self.params["parity"] == "epoch":
+            self.step.zero_()
+
+    def odd_loss(self, out, labels):
+        exits, final = self.ce_terms(out, labels)
+        if self.params["reduce"] == "weighted":
+            return self.weighted_loss(out, labels)
+        if self.params["reduce"] == "mean":
+            return (sum(exits) + final) / (len(exits) + 1)
+        return sum(exits) + (0.0 if self.params["lte"] else final)
 
     def forward(self, out, labels):
-        if self.tick() % 2 == 0:
-            return F.cross_entropy(out.final_logits, labels)
-        return self.weighted_loss(out, labels) if self.params["weighted"] else self.mean_loss(out, labels)
+        odd = self.tick() % 2 == 1
+        loss = self.odd_loss(out, labels) if odd else F.cross_entropy(out.final_logits, labels)
+        return loss + lte_mse(out, labels, self.exit_layers, self.num_layers) if self.params["lte"] else loss
 
 
 @register_loss
 class AlternatingWeighted(Alternating):
-    """LGViT stage 1 (spec methods §3.2): even steps CE_L, odd steps the weighted loss; heads train on odd steps."""
+    """LGViT stage 1 (spec methods §3.2): even steps CE_L, odd steps the weighted loss, one global step counter;
+    the heads train on odd steps."""
     name = "alternating_weighted"
     options = {}
+    fixed = {"reduce": "weighted", "parity": "global", "lte": False}
 
-    def __init__(self, model, **params):
-        super().__init__(model, **params)
-        self.params["weighted"] = True
+
+def lte_mse(out, labels, exit_layers, num_layers) -> torch.Tensor:
+    """BERxiT's learning-to-exit loss: mean over (exits × batch) of (u_i − t_i)², t_i = 1 − 1[argmax z_i = y]
+    ("1 = this exit is wrong"); off-ramp L is judged by the final classifier's answer. Targets are detached."""
+    with torch.no_grad():
+        logits = [out.final_logits if layer == num_layers else z for layer, z in zip(exit_layers, out.exit_logits)]
+        target = torch.stack([1.0 - (z.argmax(-1) == labels).float() for z in logits])
+    return F.mse_loss(out.lte_outputs, target)
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float, normalisation: str) -> torch.Tensor:

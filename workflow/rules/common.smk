@@ -1,17 +1,18 @@
 # Wiring helpers: everything a rule needs comes from eebench.plan, so the CLI and the DAG agree on paths and specs.
 import json
 
-from eebench.plan import Plan, costs_path, curve_path, logits_path, train_path
+from eebench.plan import Plan, architecture, costs_path, curve_path, logits_path, train_path
 
 PLAN = Plan(config)
 RUN = PLAN.run
-METHODS = list(PLAN.methods)
+METHODS = list(PLAN.methods)  # reported
+ALL_METHODS = list(PLAN.all_methods)  # reported + those whose stages others start from
 REPORT_DIR = f"reports/{RUN}"
 
 
 wildcard_constraints:
     run=RUN,
-    method="|".join(METHODS),
+    method="|".join(ALL_METHODS),
     seed=r"\d+",
     stage=r"[A-Za-z0-9_]+",
 
@@ -22,9 +23,7 @@ def as_json(obj):
 
 def model_spec(method):
     """What fixes a model's architecture (not its training): the inputs of the cost count."""
-    m = PLAN.method(method)
-    return {"dataset": config["dataset"], "backbone": config["backbone"],
-            "method": {k: m[k] for k in ("name", "exit_layers", "heads")}}
+    return {"dataset": config["dataset"], "backbone": config["backbone"], "method": architecture(PLAN.method(method))}
 
 
 def report_outputs():

@@ -10,7 +10,7 @@ rule table1:
                caption="../report/table1.rst"),
         report(f"{REPORT_DIR}/fig1_tradeoff.png", category="Figures", caption="../report/fig1.rst"),
     params:
-        config=as_json(config),
+        config=json.dumps(config),  # key order kept: tables list methods in the config's order
     log:
         f"results/{RUN}/logs/report/table1.log",
     localrule: True

@@ -4,7 +4,7 @@
 
 def init_checkpoint(wc):
     prev = PLAN.init_stage(wc.method, wc.stage)
-    return [train_path(wc.run, wc.method, wc.seed, prev)] if prev else []
+    return [train_path(wc.run, prev[0], wc.seed, prev[1])] if prev else []
 
 
 rule train:
