@@ -15,7 +15,6 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/measure.smk"
 include: "workflow/rules/report.smk"
 
@@ -23,4 +22,4 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        report_outputs(),
+        [o for run in PLANS for o in report_outputs(run)],

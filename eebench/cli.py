@@ -57,7 +57,7 @@ def cmd_costs(args) -> None:
         overrides["heads"] = {"type": args.heads}
     if args.positions:
         overrides["positions"] = [int(p) for p in args.positions.split(",")]
-    method = resolve_method(args.method, overrides, depth, {})
+    method = resolve_method(args.method, overrides, depth, {}, family=BACKBONES.get(args.backbone).family)
     model = build_model(backbone, method, args.num_classes, pretrained=False, attn_implementation="eager")
     summary = cost_summary(model)
     convs = ["paper", "full"] if args.convention == "both" else [args.convention]
@@ -85,7 +85,8 @@ def cmd_costs(args) -> None:
 def cmd_train(args) -> None:
     from .training.loop import train_stage
 
-    train_stage(_json_arg(args.spec), args.out, init=args.init)
+    train_stage(_json_arg(args.spec), args.out, init=args.init, logits_out=args.logits,
+                eval_batch_size=args.eval_batch_size)
 
 
 def cmd_evaluate(args) -> None:
@@ -95,61 +96,122 @@ def cmd_evaluate(args) -> None:
     print("per-row accuracy:", ", ".join(f"L{l}: {a:.4f}" for l, a in zip(info["row_layers"], info["row_accuracy"])))
 
 
-def cmd_measure_costs(args) -> None:
+def write_costs(dataset: dict, backbone: dict, method: dict, out: str) -> None:
+    """Per-component params and MACs of one architecture (random init, eager attention) → JSON."""
     from .build import build_model
-    from .data import load_dataset
+    from .data import num_classes_of
     from .io import write_json
     from .measure.macs import cost_summary
     from .provenance import provenance
 
-    job = _json_arg(args.spec)
-    num_classes = load_dataset(job["dataset"]).num_classes
-    model = build_model(job["backbone"], job["method"], num_classes, pretrained=False, attn_implementation="eager")
+    model = build_model(backbone, method, num_classes_of(dataset), pretrained=False, attn_implementation="eager")
     summary = cost_summary(model)
     summary["provenance"] = provenance()
-    write_json(args.out, summary)
+    write_json(out, summary)
 
 
-def cmd_curve(args) -> None:
+def write_curve(cache: str, costs: str, policy: dict, method: str, seed: int, out: str) -> None:
+    """Policy × sweep grid on one exit-logit cache → an operating-curve CSV (switches recorded as columns)."""
     from .curves import operating_curve
     from .evaluate import load_cache
     from .io import atomic_path, read_json
 
-    policy = _json_arg(args.policy)
-    curve = operating_curve(load_cache(args.cache), policy, read_json(args.costs))
-    curve.insert(0, "seed", args.seed)
-    curve.insert(0, "method", args.method)
+    curve = operating_curve(load_cache(cache), policy, read_json(costs))
+    curve.insert(0, "seed", seed)
+    curve.insert(0, "method", method)
     for key, value in sorted((policy.get("params") or {}).items()):
         curve[f"switch_{key}"] = json.dumps(value)
-    with atomic_path(args.out) as tmp:
+    with atomic_path(out) as tmp:
         curve.to_csv(tmp, index=False)
 
 
+def cmd_measure_costs(args) -> None:
+    job = _json_arg(args.spec)
+    write_costs(job["dataset"], job["backbone"], job["method"], args.out)
+
+
+def cmd_curve(args) -> None:
+    write_curve(args.cache, args.costs, _json_arg(args.policy), args.method, args.seed, args.out)
+
+
+def _run_plan(args):
+    from .plan import Plan, validate_config
+
+    return Plan(validate_config(_json_arg(args.config_json)))
+
+
+def cmd_run_costs(args) -> None:
+    from .plan import costs_path
+
+    spec = _json_arg(args.spec)  # {run, items: [{dataset, backbone, method}]}: architectures only, not training
+    for item in spec["items"]:
+        out = costs_path(spec["run"], item["method"]["name"])
+        write_costs(item["dataset"], item["backbone"], item["method"], out)
+        print(f"costs of {item['method']['name']}: {out}", flush=True)
+
+
+def cmd_run_curves(args) -> None:
+    from .plan import costs_path, curve_path, logits_path
+
+    plan = _run_plan(args)
+    for method, seed in plan.reported():
+        canonical = plan.canonical[method]
+        write_curve(logits_path(plan.run, canonical, seed, plan.last_stage(canonical)),
+                    costs_path(plan.run, plan.cost_canonical[method]), plan.method(method)["policy"], method, seed,
+                    curve_path(plan.run, method, seed))
+    print(f"{len(plan.reported())} operating curves of run {plan.run}")
+
+
 def cmd_report(args) -> None:
-    from .plan import Plan, costs_path, curve_path, load_config, validate_config
-    from .report.table1 import render
+    from .plan import Plan, load_config, validate_config
+    from .report.run import render_run
 
     config = validate_config(_json_arg(args.config_json)) if args.config_json else load_config(args.configfile)
     plan = Plan(config)
-    run = plan.run
-    curves = {m: [curve_path(run, m, s) for s in plan.seeds] for m in plan.methods}
-    costs = {m: costs_path(run, m) for m in plan.methods}
-    titles = {m: spec["title"] for m, spec in plan.methods.items()}
-    table = render(plan.config, curves, costs, args.out_dir or f"reports/{run}", titles)
-    print(table.to_markdown(index=False))
+    out_dir = args.out_dir or f"reports/{plan.run}"
+    tables = render_run(plan, out_dir)
+    print(f"wrote {', '.join(sorted(tables))} to {out_dir}")
 
 
 def cmd_plan(args) -> None:
-    from .plan import Plan, load_config
+    from .budget import THROUGHPUT, run_budget
+    from .plan import Plan, expand_grid, load_config
 
-    plan = Plan(load_config(args.configfile))
-    stages = sum(len(m["stages"]) for m in plan.methods.values())
-    print(f"run {plan.run}: {len(plan.methods)} methods × {len(plan.seeds)} seeds, {stages * len(plan.seeds)} training "
-          f"jobs, backbone {plan.config['backbone']['name']} ({plan.num_layers} blocks)")
-    for name, m in plan.methods.items():
-        print(f"  {name:14s} exits after blocks {m['exit_layers'] or '—'}; stages "
-              + ", ".join(f"{s['name']} ({s['loss']}, train {s['train']}, {s['epochs']} ep, lr {s['lr']:g})"
-                          for s in m["stages"]) + f"; policy {m['policy']['name']}")
+    totals: dict[str, float] = {}
+    hours_total = 0.0
+    for name, cfg in expand_grid(load_config(args.configfile)).items():
+        plan = Plan(cfg)
+        b = run_budget(plan)
+        hours = sum(b["gpu_hours"].values())
+        hours_total += hours
+        for rule, n in b["jobs"].items():
+            totals[rule] = totals.get(rule, 0) + n
+        print(f"run {name}: {cfg['dataset']['name']} on {cfg['backbone']['name']} ({plan.num_layers} blocks), "
+              f"{len(plan.methods)} methods × seeds {plan.seeds}"
+              + (f", {len(plan.all_methods) - len(plan.methods)} ablation variants × seeds {plan.ablation_seeds}"
+                 if plan.tables else "")
+              + "; jobs " + ", ".join(f"{r} {n}" for r, n in b["jobs"].items())
+              + (f"; ≈ {hours:.1f} GPU-h" if b["known_size"] else "; GPU-h unknown (dataset size not tabulated)"))
+        if args.verbose:
+            for mname, m in plan.all_methods.items():
+                shared = "" if plan.canonical[mname] == mname else f" (trained as {plan.canonical[mname]})"
+                print(f"  {mname:24s} exits {m['exit_layers'] or '—'}; "
+                      + ", ".join(f"{s['name']} ({s['loss']}, train {s['train']}, {s['epochs']} ep, lr {s['lr']:g})"
+                                  for s in m["stages"]) + f"; policy {m['policy']['name']}{shared}")
+    print("total jobs: " + ", ".join(f"{r} {n}" for r, n in totals.items())
+          + f"; ≈ {hours_total:.1f} GPU-hours (assumed training throughput img/s per GPU: "
+          + ", ".join(f"{k} {v:g}" for k, v in THROUGHPUT.items()) + "; see eebench/budget.py)")
+
+
+def cmd_latency(args) -> None:
+    from .inference.latency import format_table, latency_checkpoint
+    from .io import write_json
+
+    result = latency_checkpoint(args.checkpoint, _json_arg(args.policy), device=args.device, dtype=args.dtype,
+                                passes=args.passes, limit=args.limit, mode=args.mode, threads=args.threads)
+    print(format_table(result))
+    if args.json:
+        write_json(args.json, result)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,17 +237,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", help="also write the full cost summary to this JSON file")
     s.set_defaults(func=cmd_costs)
 
-    s = sub.add_parser("plan", help="what a config will run: methods, exits, stages, job counts")
+    s = sub.add_parser("plan", help="what a config will run: jobs per rule, estimated GPU-hours, methods and stages")
     s.add_argument("--configfile", default="config/default.yaml")
+    s.add_argument("-v", "--verbose", action="store_true", help="list every method and variant with its stages")
     s.set_defaults(func=cmd_plan)
 
-    s = sub.add_parser("train", help="(DAG step) train one stage from a JSON job spec")
+    s = sub.add_parser("train", help="(DAG step) train one stage from a JSON job spec (+ its exit-logit cache)")
     s.add_argument("--spec", required=True, help="job spec JSON (see eebench.plan.Plan.train_job)")
     s.add_argument("--out", required=True, help="checkpoint to write")
     s.add_argument("--init", help="checkpoint of the previous stage")
+    s.add_argument("--logits", help="also write the trained model's exit-logit cache here (.npz)")
+    s.add_argument("--eval-batch-size", type=int, default=256)
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("evaluate", help="(DAG step) logits of every exit for every test sample → .npz cache")
+    s = sub.add_parser("evaluate", help="logits of every exit for every test sample of a checkpoint → .npz cache")
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--batch-size", type=int, default=256)
@@ -206,11 +271,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_curve)
 
+    s = sub.add_parser("run-costs", help="(DAG step) costs of every distinct architecture of a run → JSON files")
+    s.add_argument("--spec", required=True, help='{"run": RUN, "items": [{"dataset", "backbone", "method"}]}')
+    s.set_defaults(func=cmd_run_costs)
+
+    s = sub.add_parser("run-curves", help="(DAG step) every operating curve of a run from its logit caches → CSVs")
+    s.add_argument("--config-json", required=True, help="the run's validated config as JSON")
+    s.set_defaults(func=cmd_run_curves)
+
     s = sub.add_parser("report", help="(DAG step) Table 1 (md/csv/tex) and Figure 1 of a run from its curves")
     s.add_argument("--configfile", default="config/default.yaml")
     s.add_argument("--config-json", help="the validated config as JSON (what the DAG passes)")
     s.add_argument("--out-dir", help="default: reports/<run>")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("latency", help="Table 5 wall-clock: batch-1 live early exit vs the plain backbone (ms/img)")
+    s.add_argument("--checkpoint", required=True, help="a checkpoint written by eebench train")
+    s.add_argument("--policy", required=True, help='one operating point: {"name": ..., "params": {...}}')
+    s.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    s.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="weights and inputs cast to it")
+    s.add_argument("--passes", type=int, default=50, help="timed passes after one warm-up pass (paper: 50)")
+    s.add_argument("--limit", type=int, help="time only the first N evaluation images (CPU)")
+    s.add_argument("--mode", choices=["eager", "graph"], default="eager",
+                   help="eager = as in the paper; graph = one CUDA graph per segment (CUDA only)")
+    s.add_argument("--threads", type=int, default=1, help="CPU threads (torch.set_num_threads)")
+    s.add_argument("--json", help="also write the result with provenance to this JSON file")
+    s.set_defaults(func=cmd_latency)
     return p
 
 

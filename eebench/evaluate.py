@@ -12,21 +12,28 @@ import numpy as np
 import torch
 
 from .build import build_model
-from .data import batches, load_dataset
+from .device import autocast, resolve_device
+from .data import load_dataset
 from .errors import fail
 from .io import atomic_path, load_torch
 
 
 @torch.no_grad()
-def exit_logits(model, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """[rows, N, C] logits, and [exits, N] learning-to-exit outputs where the model has that module."""
+def exit_logits(model, data, batch_size: int,
+                precision: str | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """[rows, N, C] logits of the evaluation split, its [N] labels in the same order, and [exits, N]
+    learning-to-exit outputs where the model has that module."""
     model.eval()
-    logits, lte = [], []
-    for xb, _ in batches(x, y, batch_size, model.backbone.mean, model.backbone.std):
-        out = model(xb)
-        logits.append(out.stacked())
-        lte.append(out.lte_outputs)
-    return torch.cat(logits, dim=1), (torch.cat(lte, dim=1) if lte and lte[0] is not None else None)
+    device = next(model.parameters()).device
+    logits, labels, lte = [], [], []
+    for xb, yb in data.eval_batches(model.backbone, batch_size):
+        with autocast(device, precision):
+            out = model(xb.to(device))
+        logits.append(out.stacked().float().cpu())
+        labels.append(yb)
+        lte.append(None if out.lte_outputs is None else out.lte_outputs.float().cpu())
+    return (torch.cat(logits, dim=1), torch.cat(labels),
+            torch.cat(lte, dim=1) if lte and lte[0] is not None else None)
 
 
 def evaluate_checkpoint(checkpoint: str | Path, out: str | Path, batch_size: int = 256, threads: int = 1) -> dict:
@@ -36,12 +43,18 @@ def evaluate_checkpoint(checkpoint: str | Path, out: str | Path, batch_size: int
     data = load_dataset(job["dataset"])
     model = build_model(job["backbone"], job["method"], data.num_classes)
     model.load_state_dict(ckpt["model"])
-    logits, lte = exit_logits(model, data.x_test, data.y_test, batch_size)
+    model.to(resolve_device(job.get("device")))
+    return write_cache(model, data, out, batch_size, job.get("precision"))
+
+
+def write_cache(model, data, out: str | Path, batch_size: int = 256, precision: str | None = None) -> dict:
+    """Evaluate ``model`` once on the evaluation split and store every exit's logits (atomically)."""
+    logits, labels, lte = exit_logits(model, data, batch_size, precision)
     extra = {} if lte is None else {"lte_outputs": lte.numpy()}
-    acc = (logits.argmax(-1) == data.y_test).float().mean(dim=1)
+    acc = (logits.argmax(-1) == labels).float().mean(dim=1)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:  # np.savez would append .npz to a temp name
-            np.savez(fh, logits=logits.numpy(), labels=data.y_test.numpy(),
+            np.savez(fh, logits=logits.numpy(), labels=labels.numpy(),
                      row_layers=np.array(model.row_layers), num_layers=model.backbone.num_layers, **extra)
     return {"row_layers": model.row_layers, "row_accuracy": acc.tolist()}
 

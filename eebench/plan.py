@@ -46,6 +46,31 @@ def _fill_defaults(validate_properties):
     return fill
 
 
+def expand_grid(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A config → its runs. A ``grid:`` (the paper's backbones × datasets) makes one run per cell, named
+    ``<run>/<cell>``: the cell's keys override the top level (``methods``, when given, replaces the whole set)."""
+    from .recipes import deep_merge
+
+    if not config.get("grid"):
+        for key in ("dataset", "backbone"):
+            if key not in config:
+                raise fail(f"config error at (top level): {key!r} is a required property",
+                           "give a dataset and a backbone, or a grid of them")
+        return {config["run"]: config}
+    runs = {}
+    for cell in config["grid"]:
+        base = {k: v for k, v in config.items() if k != "grid"}
+        over = {k: v for k, v in cell.items() if k != "name"}
+        if "methods" in over:
+            base.pop("methods", None)
+        sub = deep_merge(base, over)
+        sub["run"] = f"{config['run']}/{cell['name']}"
+        runs[sub["run"]] = validate_config(sub)
+        if "dataset" not in sub or "backbone" not in sub:
+            raise fail(f"grid cell {cell['name']!r} has no dataset or backbone", "give both, in the cell or on top")
+    return runs
+
+
 def load_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
@@ -69,6 +94,12 @@ def _depth(backbone_json: str) -> int:
     return int(spec.get("num_hidden_layers", preset.defaults.get("num_hidden_layers", 12)))
 
 
+def _family(backbone_name: str) -> str:
+    from .backbones import BACKBONES
+
+    return BACKBONES.get(backbone_name).family
+
+
 class Plan:
     """All jobs of one config: methods × seeds × stages, plus the per-method evaluation and costs."""
 
@@ -79,8 +110,10 @@ class Plan:
         self.run = config["run"]
         self.seeds = list(config["seeds"])
         self.num_layers = _depth(json.dumps(config["backbone"], sort_keys=True))
+        self.family = _family(config["backbone"]["name"])  # recipes pick heads/positions by backbone family
         extra = config.get("extra_recipe_dirs", [])
-        self.methods = {name: resolve_method(name, over, self.num_layers, config["training"], extra)
+        self.methods = {name: resolve_method(name, over, self.num_layers, config["training"], extra,
+                                             family=self.family)
                         for name, over in (config["methods"] or {}).items()}
         if not self.methods:
             raise fail("the config lists no methods", "add at least one under 'methods:' (see `eebench list methods`)")
@@ -93,8 +126,42 @@ class Plan:
                 dep = (st.get("init") or "").partition(":")[0] if ":" in (st.get("init") or "") else None
                 if dep and dep not in self.all_methods:
                     over = (config["methods"] or {}).get(dep)
-                    self.all_methods[dep] = resolve_method(dep, over, self.num_layers, config["training"], extra)
+                    self.all_methods[dep] = resolve_method(dep, over, self.num_layers, config["training"], extra,
+                                                           family=self.family)
                     todo.append(dep)
+
+        self.ablation_seeds: list[int] = []
+        self.tables: dict[str, list[dict]] = {}
+        if config.get("ablations"):
+            self._add_ablations(config["ablations"], extra)
+        # identical model + training specs are trained once: every name maps to the first with the same spec
+        first: dict[str, str] = {}
+        self.canonical = {name: first.setdefault(training_key(m), name) for name, m in self.all_methods.items()}
+        # and identical architectures are costed once
+        first_arch: dict[str, str] = {}
+        self.cost_canonical = {name: first_arch.setdefault(arch_key(m), name) for name, m in self.all_methods.items()}
+
+    def _add_ablations(self, abl: dict[str, Any], extra: list[str]) -> None:
+        from .ablations import build_variants
+
+        base = abl["base"]
+        base_over = (self.config["methods"] or {}).get(base)
+        training = {**self.config["training"], **(abl.get("training") or {})}
+        variants, self.tables = build_variants(abl, base_over)
+        for name, over in variants.items():
+            spec = resolve_method(base, over, self.num_layers, training, extra, family=self.family)
+            self.all_methods[name] = {**spec, "name": name, "variant_of": base}
+        self.ablation_seeds = list(abl.get("seeds") or self.seeds)
+
+    def seeds_of(self, name: str) -> list[int]:
+        return self.seeds if name in self.methods else self.ablation_seeds
+
+    def reported(self) -> list[tuple[str, int]]:
+        """Every (method or variant, seed) whose operating curve a report reads."""
+        pairs = [(m, s) for m in self.methods for s in self.seeds]
+        pairs += [(v, s) for v in self.all_methods if v not in self.methods and "variant_of" in self.all_methods[v]
+                  for s in self.ablation_seeds]
+        return pairs
 
     def method(self, name: str) -> dict[str, Any]:
         if name not in self.all_methods:
@@ -111,6 +178,7 @@ class Plan:
         m = self.method(method)
         return {"run": self.run, "seed": int(seed), "dataset": self.config["dataset"],
                 "backbone": self.config["backbone"], "threads": self.config["training"].get("threads", 1),
+                **{k: self.config["training"][k] for k in ("device", "precision") if k in self.config["training"]},
                 "method": architecture(m), "stage": self.stage(method, stage)}
 
     def last_stage(self, method: str) -> str:
@@ -128,6 +196,19 @@ class Plan:
         return f"results/{self.run}"
 
 
+def training_key(method: dict[str, Any]) -> str:
+    """What decides a trained model: architecture (not its name) and the stages with every hyper-parameter."""
+    import json
+
+    return json.dumps({k: method[k] for k in ("exit_layers", "heads", "lte", "stages")}, sort_keys=True)
+
+
+def arch_key(method: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps({k: method[k] for k in ("exit_layers", "heads", "lte")}, sort_keys=True)
+
+
 def architecture(method: dict[str, Any]) -> dict[str, Any]:
     """The part of a method spec that fixes the model (what costs depend on)."""
     return {k: method[k] for k in ("name", "exit_layers", "heads", "lte")}
@@ -137,8 +218,9 @@ def train_path(run: str, method: str, seed: int, stage: str) -> str:
     return f"results/{run}/train/{method}/seed{seed}/{stage}.pt"
 
 
-def logits_path(run: str, method: str, seed: int) -> str:
-    return f"results/{run}/logits/{method}/seed{seed}.npz"
+def logits_path(run: str, method: str, seed: int, stage: str) -> str:
+    """The exit-logit cache every training stage writes when it ends (the last stage's is the method's)."""
+    return f"results/{run}/logits/{method}/seed{seed}/{stage}.npz"
 
 
 def costs_path(run: str, method: str) -> str:

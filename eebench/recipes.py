@@ -77,15 +77,32 @@ def head_specs(recipe: dict, count: int) -> list[dict]:
     return [dict(heads) for _ in range(count)]
 
 
+def for_family(recipe: dict, family: str | None) -> dict:
+    """A recipe's ``by_family: {swin: {heads: …, positions: …}}`` replaces those keys whole on that backbone family
+    (the LGViT port puts different heads at different blocks on Swin, spec methods §1.2, §2.1)."""
+    recipe = dict(recipe)
+    table = recipe.pop("by_family", None) or {}
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise fail(f"method {recipe.get('name')!r}: by_family must map a family to recipe keys",
+                   "write e.g. by_family: {swin: {heads: {type: linear}, positions: {24: [4, 7]}}}")
+    return {**recipe, **table.get(family, {})}
+
+
 def resolve_method(name: str, overrides: dict | None, num_layers: int, training: dict,
-                   extra_dirs: list[str] | None = None) -> dict[str, Any]:
-    """Recipe + config overrides → a JSON-able method spec with every stage's hyper-parameters filled in."""
+                   extra_dirs: list[str] | None = None, family: str | None = None) -> dict[str, Any]:
+    """Recipe (for the backbone ``family``) + config overrides → a JSON-able method spec with every stage's
+    hyper-parameters filled in."""
     overrides = dict(overrides or {})
     stage_over = overrides.pop("stages", {}) or {}
-    recipe = load_recipe(name, extra_dirs)
+    recipe = for_family(load_recipe(name, extra_dirs), family)
     for key in ("heads", "positions"):  # a new head layout or position list replaces the recipe's whole
         if key in overrides:
             recipe[key] = overrides.pop(key)
+    if "scheme" in overrides:  # a named training scheme replaces the recipe's stages (ablations, Tables 4/6)
+        from .training.schemes import scheme_stages
+
+        recipe["stages"] = scheme_stages(overrides.pop("scheme"))
+    replace = overrides.pop("heads_replace", {}) or {}  # e.g. {lph: {type: mlp}}: Table 2's "no LPH" row
     recipe = deep_merge(recipe, overrides)
     recipe["name"] = name
     exits = exit_positions(recipe, num_layers)
@@ -106,7 +123,7 @@ def resolve_method(name: str, overrides: dict | None, num_layers: int, training:
         "title": recipe.get("title", name),
         "citation": recipe.get("citation", ""),
         "exit_layers": exits,
-        "heads": head_specs(recipe, len(exits)),
+        "heads": [dict(replace.get(h["type"], h)) for h in head_specs(recipe, len(exits))],
         "lte": bool(recipe.get("lte", False)),
         "stages": stages,
         "policy": recipe.get("policy", {"name": "lgvit_confidence", "sweep": {"threshold": [1.0]}}),

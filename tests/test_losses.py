@@ -104,5 +104,27 @@ def test_bad_loss_options_are_one_line_errors():
         build_loss("normal", tiny_model(), {"gamma": 1})
     with pytest.raises(EEBenchError, match="teacher_logits='x' is not valid"):
         build_loss("lgvit_distillation", tiny_model(LGVIT_HEADS), {"teacher_logits": "x"})
-    with pytest.raises(EEBenchError, match="needs LPH/GAH heads"):
-        build_loss("lgvit_distillation", tiny_model())
+    mlp_only = build_loss("lgvit_distillation", tiny_model())  # no features: prediction distillation alone
+    out = tiny_model()(torch.randn(2, 1, 8, 8), with_teacher=True)
+    assert mlp_only.hete(out) == 0.0 and mlp_only.homo(out) == 0.0
+
+
+def test_lgvit_distillation_on_swin_compares_only_equal_shapes():
+    # Swin exits live at several widths: features are compared only with a reference / teacher of their own shape
+    from eebench.build import build_model
+    from eebench.recipes import resolve_method
+
+    heads = {"by_count": {4: [{"type": "lph", "kernel": 3}, {"type": "lph", "kernel": 0},
+                              {"type": "gah", "stride": 1}, {"type": "gah", "stride": 2}]}}
+    spec = resolve_method("lgvit", {"positions": [1, 2, 3, 5], "heads": heads}, 5, {}, family="swin")
+    model = build_model({"name": "swin_tiny_test"}, spec, 3, pretrained=False)
+    loss = build_loss("lgvit_distillation", model)
+    out = model(torch.randn(2, 3, 32, 32), with_teacher=True)
+    shapes = [tuple(f.shape[1:]) for f in out.features]
+    assert shapes == [(256, 16), (64, 32), (16, 64), (1, 128)]  # four stages, four widths
+    # hete: only the last GAH (1 token × 128) matches the stride-2 block-5 reference; homo: no equal-shape pair
+    ref = F.log_softmax(out.last_hidden[:, ::2].detach(), -1)  # 2×2 grid, stride 2 → token 0
+    expected = (ref.exp() * (ref - F.log_softmax(out.features[3], -1)))[:, :1].sum() / 2
+    assert loss.hete(out).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert loss.homo(out) == 0.0
+    assert torch.isfinite(loss(out, torch.tensor([0, 1])))

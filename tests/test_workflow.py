@@ -21,6 +21,9 @@ TINY = {
     "training": {"epochs": 1, "lr": 2e-3},
     "methods": {"backbone": {}, "lgvit": {"stages": {"stage2": {"epochs": 1}}}, "mlp_normal": {},
                 "deebert": {"stages": {"offramps": {"epochs": 1}}}},
+    "ablations": {"base": "lgvit", "heads": ["mlp", "lgvit"], "schemes": ["normal", "two_stage"],
+                  "positions": {"shallow": [1, 2], "uniform": [2, 4]}, "num_exits": {"2": [2, 4], "4": [2, 3, 4, 5]}},
+    "report": {"paper_setting": {"backbone": "ViT-B/16", "dataset": "CIFAR-100"}},
 }
 
 
@@ -55,6 +58,44 @@ def test_dag_renders_table1_and_fig1(finished_run):
     assert "Operating point:" in table
 
 
+def test_every_ablation_table_and_figure(finished_run):
+    report = finished_run / "reports" / "tiny"
+    for name in ["table2", "table3", "table4", "table6", "table7"]:
+        for ext in ["md", "csv", "tex"]:
+            assert (report / f"{name}.{ext}").stat().st_size > 0, (name, ext)
+    for name in ["fig1_tradeoff", "fig4_num_exits"]:
+        for ext in ["png", "pdf"]:
+            assert (report / f"{name}.{ext}").stat().st_size > 0, (name, ext)
+    assert "\\toprule" in (report / "table6.tex").read_text()
+
+
+def test_table_cells_trace_back_to_the_stored_curves(finished_run):
+    import pandas as pd
+
+    from eebench.report.summary import summarize
+
+    cfg = {"operating_point": {"rule": "max_speedup_within_drop", "max_drop": 1.0}, "auc_speedup_range": [1.0, 3.0]}
+    t1 = pd.read_csv(finished_run / "reports" / "tiny" / "table1.csv").set_index("method")
+    curve = pd.read_csv(finished_run / "results" / "tiny" / "curves" / "lgvit" / "seed0.csv")
+    s = summarize(curve, cfg, True)
+    assert t1.loc["lgvit", "accuracy_mean"] == pytest.approx(s["accuracy_mean"])
+    assert t1.loc["lgvit", "layer_speedup_mean"] == pytest.approx(s["layer_speedup_mean"])
+    t6 = pd.read_csv(finished_run / "reports" / "tiny" / "table6.csv").set_index("method")
+    curve = pd.read_csv(finished_run / "results" / "tiny" / "curves" / "abl-mlp-normal" / "seed0.csv")
+    assert t6.loc["abl-mlp-normal", "accuracy_mean"] == pytest.approx(summarize(curve, cfg, True)["accuracy_mean"])
+
+
+def test_paper_vs_ours(finished_run):
+    text = (finished_run / "reports" / "tiny" / "paper_vs_ours.md").read_text()
+    assert "stands in for the paper's **ViT-B/16 / CIFAR-100** setting" in text
+    lgvit = [l for l in text.splitlines() if l.startswith("| backbone=ViT-B/16, dataset=CIFAR-100, method=lgvit | acc")]
+    assert lgvit and "88.5 %" in lgvit[0] and "not run" not in lgvit[0]
+    food = [l for l in text.splitlines() if "dataset=Food-101, method=lgvit | accuracy" in l]
+    assert food and food[0].endswith("| not run at this scale |")
+    for table in ["Table 1", "Table 2", "Table 3", "Table 4", "Table 5", "Table 6", "Table 7"]:
+        assert f"## {table}" in text
+
+
 def test_second_run_does_nothing(finished_run):
     assert "Nothing to be done" in snakemake(finished_run, "-n")
 
@@ -65,7 +106,7 @@ def test_editing_one_hyperparameter_reruns_only_its_jobs(finished_run):
     (finished_run / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     counts = job_counts(snakemake(finished_run, "-n"))
     # mlp_normal's one training job, then its evaluation, curve, and the report; nothing of lgvit or the backbone
-    assert counts == {"train": 1, "evaluate": 1, "curve": 1, "table1": 1, "all": 1}, counts
+    assert counts == {"train": 1, "curves": 1, "report": 1, "all": 1}, counts
 
 
 def test_shared_stage_reruns_every_method_built_on_it(finished_run):

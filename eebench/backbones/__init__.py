@@ -1,7 +1,9 @@
 """Backbone presets: ``build_backbone(name, num_classes, pretrained=..., **overrides)``.
 
 Paper presets default to their hub checkpoint (offline: a clear error, see ``loading``); tiny presets are random-init
-models sized for the embedded CPU run. ``pretrained: false`` in a config asks for random init explicitly.
+models sized for the embedded CPU run. ``pretrained: false`` in a config asks for random init explicitly. A preset
+names its family (vit | deit | swin) and, in ``defaults["num_hidden_layers"]``, its depth, so a run plan can pick
+family-specific exit heads and positions without building the model.
 """
 from __future__ import annotations
 
@@ -11,7 +13,10 @@ from typing import Any, Callable
 from ..errors import fail
 from ..registry import Registry
 from .base import Backbone, Context, TokenLayout  # noqa: F401
+from .hf_swin import HFSwinBackbone, swin_config
 from .hf_vit import HFViTBackbone, vit_config
+from .timm_swin import TimmSwinBackbone
+from .timm_vit import TimmViTBackbone
 
 
 @dataclass
@@ -20,10 +25,15 @@ class Preset:
     description: str
     pretrained: str | None = None  # default weights (hub name); None = random init
     defaults: dict[str, Any] = field(default_factory=dict)
+    family: str = "vit"  # vit | deit | swin: recipes may choose heads and positions by family
 
 
 BACKBONES: Registry[Preset] = Registry("backbones")
 
+SWIN_B = dict(num_hidden_layers=24)  # 2+2+18+2
+SWIN_TINY = dict(num_hidden_layers=5, image_size=32, patch_size=2, embed_dim=16, depths=(1, 1, 2, 1),
+                 num_heads=(1, 2, 2, 4), window_size=2)
+CIFAR32 = dict(image_size=32, patch_size=4, num_channels=3, hidden_size=192, num_hidden_layers=12, num_attention_heads=3)
 DIGITS = dict(image_size=8, patch_size=2, num_channels=1, hidden_size=128, num_hidden_layers=6, num_attention_heads=4,
               mean=(0.5,), std=(0.5,))
 
@@ -46,8 +56,44 @@ for _name, _kind, _clf, _weights, _defaults, _desc in [
      "LGViT's 'ViT-B/16': the DeiT-distilled network (198 tokens) read through its CLS classifier (spec methods §0)"),
     ("vit_tiny_digits", "vit", "cls", None, DIGITS, "tiny ViT for 8x8 digits: d128, 6 blocks, 4 heads, patch 2"),
     ("deit_tiny_digits", "deit", "cls+dist", None, DIGITS, "tiny DeiT (CLS+DIST) for 8x8 digits"),
+    ("vit_tiny_cifar32", "vit", "cls", None, CIFAR32,
+     "ViT-Ti-sized ViT for 32x32 images trained from scratch: d192, 12 blocks, 3 heads, patch 4 (65 tokens)"),
 ]:
-    BACKBONES.register(_name)(Preset(_hf_vit(_kind, _clf), _desc, _weights, _defaults))
+    BACKBONES.register(_name)(Preset(_hf_vit(_kind, _clf), _desc, _weights, _defaults, family=_kind))
+
+
+def _hf_swin(num_classes: int, pretrained: str | None, attn_implementation: str = "sdpa", drop_path: str = "uniform",
+             num_hidden_layers: int | None = None, mean=None, std=None, **cfg: Any) -> Backbone:
+    extra = {k: v for k, v in (("mean", mean), ("std", std)) if v is not None}
+    return HFSwinBackbone(swin_config(attn_implementation=attn_implementation, **cfg), num_classes, pretrained,
+                          drop_path=drop_path, num_hidden_layers=num_hidden_layers, **extra)
+
+
+for _name, _weights, _defaults, _desc in [
+    ("swin_b", "microsoft/swin-base-patch4-window7-224", SWIN_B,
+     "Swin-B (window 7, 224) from HF transformers: 24 blocks in stages 2+2+18+2, widths 128..1024 (LGViT's Swin)"),
+    ("swin_tiny_test", None, SWIN_TINY,
+     "tiny Swin for tests: 32x32 RGB, patch 2, window 2, grids 16..2, widths 16..128, blocks 1+1+2+1"),
+]:
+    BACKBONES.register(_name)(Preset(_hf_swin, _desc, _weights, _defaults, family="swin"))
+
+
+def _timm(adapter: type[Backbone], model_name: str):
+    def build(num_classes: int, pretrained: str | None, attn_implementation: str = "sdpa", **kwargs: Any) -> Backbone:
+        return adapter(model_name, num_classes, pretrained, attn_implementation=attn_implementation, **kwargs)
+
+    return build
+
+
+for _name, _adapter, _model, _weights, _family, _defaults, _desc in [
+    ("timm_vit_b16", TimmViTBackbone, "vit_base_patch16_224", "timm/vit_base_patch16_224.augreg2_in21k_ft_in1k",
+     "vit", {}, "timm vit_base_patch16_224 (197 tokens)"),
+    ("timm_deit_b", TimmViTBackbone, "deit_base_distilled_patch16_224", "timm/deit_base_distilled_patch16_224.fb_in1k",
+     "deit", {}, "timm deit_base_distilled_patch16_224 (198 tokens, CLS and DIST heads averaged)"),
+    ("timm_swin_b", TimmSwinBackbone, "swin_base_patch4_window7_224",
+     "timm/swin_base_patch4_window7_224.ms_in22k_ft_in1k", "swin", SWIN_B, "timm swin_base_patch4_window7_224"),
+]:
+    BACKBONES.register(_name)(Preset(_timm(_adapter, _model), _desc, _weights, _defaults, family=_family))
 
 
 def build_backbone(name: str, num_classes: int, pretrained: str | bool | None = True,

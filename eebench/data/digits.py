@@ -12,6 +12,7 @@ from . import DATASETS, Splits
 
 @DATASETS.register("digits")
 def load_digits(test_fraction: float = 0.2, split_seed: int = 0) -> Splits:
+    """scikit-learn's bundled 8x8 digits (1,797 images, 10 classes), held in memory; the CPU default."""
     from sklearn.datasets import load_digits as sk_load
     from sklearn.model_selection import train_test_split
 

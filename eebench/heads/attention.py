@@ -7,6 +7,8 @@ from .gah import SelfAttention
 
 @register_head("attention")
 class AttentionHead(ExitHead):
+    distill_group = "global"
+
     def __init__(self, layout, num_classes, exit_layer, num_heads: int | None = None):
         super().__init__(layout, num_classes, exit_layer)
         self.attention = SelfAttention(layout.width, num_heads or max(layout.width // 64, 1), qkv_bias=True)

@@ -25,6 +25,10 @@ class HeadOutput:
 
 
 class ExitHead(nn.Module):
+    # which family of LGViT's stage-2 feature distillation a head's feature joins: "local" (LPH-like, compared
+    # token-wise), "global" (GAH-like, compared through Gram matrices) or None (no feature: prediction distillation only)
+    distill_group: str | None = None
+
     def __init__(self, layout: TokenLayout, num_classes: int, exit_layer: int):
         super().__init__()
         self.layout, self.num_classes, self.exit_layer = layout, num_classes, exit_layer

@@ -9,6 +9,8 @@ from .lph import conv_gelu_bn
 
 @register_head("conv")
 class ConvHead(ExitHead):
+    distill_group = "local"
+
     def __init__(self, layout, num_classes, exit_layer, kernel: int = 3):
         super().__init__(layout, num_classes, exit_layer)
         self.grid = require_grid(layout, "conv")

@@ -42,6 +42,8 @@ class SelfAttention(nn.Module):
 
 @register_head("gah")
 class GlobalAggregationHead(ExitHead):
+    distill_group = "global"
+
     def __init__(self, layout, num_classes, exit_layer, stride: int = 2, num_heads: int = 8, pfc: str = "subsample"):
         super().__init__(layout, num_classes, exit_layer)
         self.grid = require_grid(layout, "gah")

@@ -16,6 +16,8 @@ def conv_gelu_bn(c_in: int, c_out: int, kernel: int, groups: int = 1) -> list[nn
 
 @register_head("lph")
 class LocalPerceptionHead(ExitHead):
+    distill_group = "local"
+
     def __init__(self, layout, num_classes, exit_layer, kernel: int = 3, expansion: float = 1.0):
         super().__init__(layout, num_classes, exit_layer)
         self.grid = require_grid(layout, "lph")

@@ -30,8 +30,8 @@ class _AllRows(nn.Module):
 
 def example_input(model: MultiExitModel) -> torch.Tensor:
     bb = model.backbone
-    cfg = bb.model.config
-    return torch.zeros(1, cfg.num_channels, bb.image_size, bb.image_size)
+    channels = getattr(bb, "num_channels", None) or bb.model.config.num_channels  # timm models have no HF config
+    return torch.zeros(1, channels, bb.image_size, bb.image_size)
 
 
 def component_costs(model: MultiExitModel, inputs: Any | None = None) -> dict[str, Any]:
@@ -59,7 +59,8 @@ def component_costs(model: MultiExitModel, inputs: Any | None = None) -> dict[st
         for n in names:
             for op, v in per_module.get(n, {}).items():
                 ops[op] = ops.get(op, 0) + int(v)
-            params += count_params(modules[n[2:]])
+            # a component may also name a bare parameter (timm keeps CLS token and position table outside modules)
+            params += count_params(modules[n[2:]]) if n[2:] in modules else model.get_parameter(n[2:]).numel()
         out[comp] = {"params": params, "ops": ops,
                      "macs": {conv: sum(v for op, v in ops.items() if keep is None or op in keep)
                               for conv, keep in CONVENTIONS.items()}}

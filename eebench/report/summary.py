@@ -65,3 +65,26 @@ def curve_auc(curve: pd.DataFrame, lo: float, hi: float, x: str = "layer_speedup
     xs, acc = curve[x].to_numpy(), curve["accuracy"].to_numpy()
     env = np.array([acc[xs >= v - 1e-12].max() if (xs >= v - 1e-12).any() else 0.0 for v in s])
     return float(np.trapezoid(env, s) / (hi - lo))
+
+
+def summarize(per_seed: pd.DataFrame, report_cfg: dict[str, Any], has_exits: bool) -> dict[str, Any]:
+    """One method's row: every metric's mean and std at the operating point, its policy setting, and the AUC."""
+    mc = mean_curve(per_seed)
+    point = operating_point(mc, report_cfg["operating_point"])
+    lo, hi = report_cfg["auc_speedup_range"]
+    row = {f"{m}_{stat}": float(point[m if stat == "mean" else f"{m}_std"]) for m in METRICS for stat in ("mean", "std")}
+    row["setting"] = ", ".join(f"{c[6:]}={point[c]:g}" for c in param_columns(mc)) if has_exits else "full depth"
+    if has_exits:
+        aucs = pd.Series([curve_auc(g, lo, hi) for _, g in per_seed.groupby("seed")])
+        row["auc_mean"], row["auc_std"] = float(aucs.mean()), float(aucs.std(ddof=0))
+    else:
+        row["auc_mean"] = row["auc_std"] = None
+    row["seeds"] = int(per_seed["seed"].nunique())
+    return row
+
+
+def pm(mean: float | None, std: float | None, scale: float = 1.0, digits: int = 2, seeds: int = 2) -> str:
+    """``mean ± std``; a single seed has no spread to show, so just the value."""
+    if mean is None:
+        return "—"
+    return f"{mean * scale:.{digits}f}" + (f" ± {std * scale:.{digits}f}" if seeds > 1 else "")

@@ -17,11 +17,17 @@ import torch
 from tqdm.auto import tqdm
 
 from ..build import build_model
-from ..data import batches, load_dataset
+from ..device import autocast, resolve_device
+from ..data import load_dataset
 from ..errors import fail
 from ..io import load_torch, save_torch
 from ..provenance import provenance
 from .losses import build_loss
+
+
+def batches(data, backbone, batch_size: int, generator: torch.Generator):
+    """One epoch of training batches for ``backbone`` (module level, so tests can simulate a kill mid-run)."""
+    return data.train_batches(backbone, batch_size, generator)
 
 
 def spec_hash(spec: dict[str, Any]) -> str:
@@ -78,8 +84,10 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = None, progress: bool | None = None):
-    """Train one stage described by ``job`` (see ``eebench.plan.train_job``) and write its checkpoint to ``out``."""
+def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = None, progress: bool | None = None,
+                logits_out: str | Path | None = None, eval_batch_size: int = 256):
+    """Train one stage described by ``job`` (see ``eebench.plan.train_job``) and write its checkpoint to ``out``;
+    with ``logits_out`` also evaluate the trained model once into its exit-logit cache (same process, no reload)."""
     out = Path(out)
     stage, method = job["stage"], job["method"]
     torch.set_num_threads(int(job.get("threads", 1)))
@@ -88,7 +96,10 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
     model = build_model(job["backbone"], method, data.num_classes)
     if init:
         load_init(model, init)
+    device = resolve_device(job.get("device"))
     loss_fn = build_loss(stage["loss"], model, stage.get("loss_params"))
+    model.to(device)
+    loss_fn.to(device)
     freeze = stage.get("freeze", "requires_grad")
     if freeze not in ("requires_grad", "optimizer"):
         raise fail(f"stage option freeze={freeze!r} is not valid", "use requires_grad or optimizer")
@@ -98,7 +109,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
     opt = torch.optim.AdamW([p for p in params if p.requires_grad], lr=float(stage["lr"]),
                             weight_decay=float(stage.get("weight_decay", 0.0)), betas=(0.9, 0.999), eps=1e-8)
     bs, epochs = int(stage["batch_size"]), int(stage["epochs"])
-    steps_per_epoch = math.ceil(len(data.x_train) / bs)
+    steps_per_epoch = math.ceil(data.train_size / bs)
     sched = linear_schedule(opt, steps_per_epoch * epochs, float(stage.get("warmup_ratio", 0.0)))
     key = spec_hash(job)
     resume_path = out.with_name(out.name + ".resume")
@@ -115,7 +126,6 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
             log, start_epoch = state["log"], state["epoch"]
             print(f"resuming {method['name']}/{stage['name']} from epoch {start_epoch}", flush=True)
 
-    mean, std = model.backbone.mean, model.backbone.std
     bar = tqdm(range(start_epoch, epochs), desc=f"{method['name']}/{stage['name']} seed {job['seed']}",
                disable=True if progress is False else None, mininterval=1.0, initial=start_epoch, total=epochs)
     for epoch in bar:
@@ -123,9 +133,11 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
         loss_fn.train()
         loss_fn.new_epoch(epoch + 1, epochs)
         t0, total, correct, seen = time.time(), 0.0, 0, 0
-        for step, (x, y) in enumerate(batches(data.x_train, data.y_train, bs, mean, std, shuffle=True, generator=gen)):
-            out_ = model(x, frozen_backbone=frozen, with_teacher=loss_fn.needs_teacher)
-            loss = loss_fn(out_, y)
+        for step, (x, y) in enumerate(batches(data, model.backbone, bs, gen)):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with autocast(device, job.get("precision")):
+                out_ = model(x, frozen_backbone=frozen, with_teacher=loss_fn.needs_teacher)
+                loss = loss_fn(out_, y)
             if not torch.isfinite(loss):
                 raise fail(f"training loss became {loss.item()} in {method['name']}/{stage['name']} at epoch "
                            f"{epoch + 1}, step {step + 1}", "lower the learning rate (training.lr) or check the data")
@@ -145,7 +157,14 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
         save_torch(resume_path, {"spec_hash": key, "model": model.state_dict(), "loss": loss_fn.state_dict(),
                                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                                  "generator": gen.get_state(), "log": log, "epoch": epoch + 1})
-    save_torch(out, {"model": model.state_dict(), "job": job, "log": log, "spec_hash": key,
-                     "provenance": provenance(seed=job["seed"])})
+    save_torch(out, {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "job": job, "log": log,
+                     "spec_hash": key, "provenance": provenance(device=str(device), seed=job["seed"],
+                                                                precision=job.get("precision", "fp32"))})
+    if logits_out:
+        from ..evaluate import write_cache
+
+        info = write_cache(model, data, logits_out, eval_batch_size, job.get("precision"))
+        print("per-row accuracy:", ", ".join(f"L{l}: {a:.4f}" for l, a in zip(info["row_layers"],
+                                                                             info["row_accuracy"])), flush=True)
     resume_path.unlink(missing_ok=True)
     return log

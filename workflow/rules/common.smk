@@ -1,18 +1,23 @@
 # Wiring helpers: everything a rule needs comes from eebench.plan, so the CLI and the DAG agree on paths and specs.
+# A config is one run, or a grid of runs (config/paper.yaml: backbones × datasets); PLANS holds one Plan per run.
 import json
+import re
 
-from eebench.plan import Plan, architecture, costs_path, curve_path, logits_path, train_path
+from eebench.plan import Plan, architecture, costs_path, curve_path, expand_grid, logits_path, train_path
 
-PLAN = Plan(config)
-RUN = PLAN.run
-METHODS = list(PLAN.methods)  # reported
-ALL_METHODS = list(PLAN.all_methods)  # reported + those whose stages others start from
-REPORT_DIR = f"reports/{RUN}"
+PLANS = {name: Plan(cfg) for name, cfg in expand_grid(config).items()}
+# every method a training job may be for, over all runs (identical specs are trained once)
+TRAINED = sorted({c for p in PLANS.values() for c in p.canonical.values()})
+DEFAULT_RESOURCES = {"train": {"mem_mb": 4000, "runtime": 60}, "costs": {"mem_mb": 4000, "runtime": 30},
+                     "curve": {"mem_mb": 2000, "runtime": 10}}
+
+
+def one_of(names):
+    return "|".join(re.escape(n) for n in names)
 
 
 wildcard_constraints:
-    run=RUN,
-    method="|".join(ALL_METHODS),
+    run=one_of(PLANS),
     seed=r"\d+",
     stage=r"[A-Za-z0-9_]+",
 
@@ -21,10 +26,22 @@ def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
 
-def model_spec(method):
+def res(rule_name):
+    """Resources of a rule: the defaults above, overridden by the config's `resources:` section."""
+    return {**DEFAULT_RESOURCES[rule_name], **(config.get("resources") or {}).get(rule_name, {})}
+
+
+def model_spec(run, method):
     """What fixes a model's architecture (not its training): the inputs of the cost count."""
-    return {"dataset": config["dataset"], "backbone": config["backbone"], "method": architecture(PLAN.method(method))}
+    p = PLANS[run]
+    return {"dataset": p.config["dataset"], "backbone": p.config["backbone"], "method": architecture(p.method(method))}
 
 
-def report_outputs():
-    return expand(f"{REPORT_DIR}/table1.{{ext}}", ext=["md", "csv", "tex"]) + [f"{REPORT_DIR}/fig1_tradeoff.png"]
+def report_outputs(run):
+    p = PLANS[run]
+    tables = ["table1"] + [t for t, rows in p.tables.items() if rows and t.startswith("table")]
+    outs = expand(f"reports/{run}/{{t}}.{{ext}}", t=tables, ext=["md", "csv", "tex"])
+    outs += [f"reports/{run}/fig1_tradeoff.png", f"reports/{run}/fig1_tradeoff.pdf", f"reports/{run}/paper_vs_ours.md"]
+    if p.tables.get("fig4"):
+        outs += [f"reports/{run}/fig4_num_exits.png", f"reports/{run}/fig4_num_exits.pdf"]
+    return outs

@@ -1,30 +1,40 @@
-# Costs (params and MACs per component, fvcore, both conventions) and the offline policy sweeps.
+# Costs (params and MACs per component, fvcore, both conventions) and the offline policy sweeps: one job per run
+# each, since every count and every curve takes well under a second once the models and logits exist.
 
+for _run, _plan in PLANS.items():
+    _tag = "" if len(PLANS) == 1 else "_" + re.sub(r"[^A-Za-z0-9]", "_", _run)
+    _costed = sorted(set(_plan.cost_canonical.values()))
 
-rule costs:
-    output:
-        costs_path("{run}", "{method}"),
-    params:
-        spec=lambda wc: as_json(model_spec(wc.method)),
-    log:
-        "results/{run}/logs/costs/{method}.log",
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    shell:
-        "eebench measure-costs --spec {params.spec:q} --out {output} > {log} 2>&1"
+    rule:
+        name:
+            f"costs{_tag}"
+        output:
+            [costs_path(_run, c) for c in _costed],
+        params:
+            # what the counts depend on: the architectures (not training), so editing training reruns nothing here
+            spec=as_json({"run": _run, "items": [model_spec(_run, c) for c in _costed]}),
+        log:
+            f"results/{_run}/logs/costs.log",
+        resources:
+            **res("costs"),
+        shell:
+            "eebench run-costs --spec {params.spec:q} > {log} 2>&1"
 
-
-rule curve:
-    input:
-        cache=logits_path("{run}", "{method}", "{seed}"),
-        costs=costs_path("{run}", "{method}"),
-    output:
-        curve_path("{run}", "{method}", "{seed}"),
-    params:
-        policy=lambda wc: as_json(PLAN.method(wc.method)["policy"]),
-    log:
-        "results/{run}/logs/curve/{method}/seed{seed}.log",
-    shell:
-        "eebench curve --cache {input.cache} --costs {input.costs} --policy {params.policy:q} "
-        "--method {wildcards.method} --seed {wildcards.seed} --out {output} > {log} 2>&1"
+    rule:
+        name:
+            f"curves{_tag}"
+        input:
+            caches=sorted({logits_path(_run, c, s, _plan.last_stage(c))
+                           for c, s in ((_plan.canonical[m], s) for m, s in _plan.reported())}),
+            costs=[costs_path(_run, c) for c in _costed],
+        output:
+            [curve_path(_run, m, s) for m, s in _plan.reported()],
+        params:
+            policies=as_json({m: _plan.method(m)["policy"] for m, _ in _plan.reported()}),
+            config=json.dumps(_plan.config),
+        log:
+            f"results/{_run}/logs/curves.log",
+        resources:
+            **res("curve"),
+        shell:
+            "eebench run-curves --config-json {params.config:q} > {log} 2>&1"

@@ -1,18 +1,32 @@
-# Paper-style tables and figures of a run.
+# Paper-style tables and figures of each run, and the side-by-side with the paper's numbers: one rule per run, since
+# which tables a run has depends on its config.
 
+for _run, _plan in PLANS.items():
 
-rule table1:
-    input:
-        curves=expand(curve_path(RUN, "{method}", "{seed}"), method=METHODS, seed=PLAN.seeds),
-        costs=expand(costs_path(RUN, "{method}"), method=METHODS),
-    output:
-        report(expand(f"{REPORT_DIR}/table1.{{ext}}", ext=["md", "csv", "tex"]), category="Tables",
-               caption="../report/table1.rst"),
-        report(f"{REPORT_DIR}/fig1_tradeoff.png", category="Figures", caption="../report/fig1.rst"),
-    params:
-        config=json.dumps(config),  # key order kept: tables list methods in the config's order
-    log:
-        f"results/{RUN}/logs/report/table1.log",
-    localrule: True
-    shell:
-        "eebench report --config-json {params.config:q} --out-dir {REPORT_DIR} > {log} 2>&1"
+    rule:
+        name:
+            "report" if len(PLANS) == 1 else f"report_{re.sub(r'[^A-Za-z0-9]', '_', _run)}"
+        input:
+            curves=[curve_path(_run, m, s) for m, s in _plan.reported()],
+            costs=sorted({costs_path(_run, c) for c in _plan.cost_canonical.values()}),
+        output:
+            report(
+                [o for o in report_outputs(_run) if o.endswith((".md", ".csv", ".tex"))],
+                category="Tables",
+                subcategory=_run,
+                caption="../report/tables.rst",
+            ),
+            report(
+                [o for o in report_outputs(_run) if o.endswith((".png", ".pdf"))],
+                category="Figures",
+                subcategory=_run,
+                caption="../report/figures.rst",
+            ),
+        params:
+            config=json.dumps(_plan.config),  # key order kept: tables list methods in the config's order
+            out=f"reports/{_run}",
+        log:
+            f"results/{_run}/logs/report/report.log",
+        localrule: True
+        shell:
+            "eebench report --config-json {params.config:q} --out-dir {params.out} > {log} 2>&1"

@@ -1,0 +1,6 @@
+"""Live dynamic inference: run a ``MultiExitModel`` exit by exit and stop where the policy says, with the same policy
+code as the offline sweeps (``causal``: decisions on a prefix of rows; ``rows``: the model cut at its exits; ``live``:
+batch-1 early return and batched per-sample exits; ``graphs``: the CUDA-graph path; ``latency``: Table 5)."""
+from .causal import RowBuffer, decide_prefix  # noqa: F401
+from .live import batched_exit, early_exit  # noqa: F401
+from .rows import RowOutput, run_row  # noqa: F401

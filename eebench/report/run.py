@@ -1,0 +1,41 @@
+"""Render every table and figure of a run from its operating curves and cost counts."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..io import read_json
+from ..plan import Plan, costs_path, curve_path
+from .ablations import ablation_table, figure4
+from .paper_vs_ours import paper_vs_ours
+from .table1 import table1
+
+
+def scale_note(config: dict[str, Any]) -> str:
+    bb = config["backbone"]
+    pre = bb.get("pretrained")
+    pre_txt = "random init" if pre is False else ("pretrained " + (pre if isinstance(pre, str) else "(preset weights)"))
+    return (f"{config['dataset']['name']}, {bb['name']} ({pre_txt}), {config['training']['epochs']} epochs per stage "
+            "unless overridden")
+
+
+def render_run(plan: Plan, out_dir: str | Path) -> dict[str, pd.DataFrame]:
+    out_dir = Path(out_dir)
+    run = plan.run
+    curves: dict[str, list] = {}
+    for method, seed in plan.reported():
+        curves.setdefault(method, []).append(pd.read_csv(curve_path(run, method, seed)))
+    curves = {m: pd.concat(parts, ignore_index=True) for m, parts in curves.items()}
+    costs = {m: read_json(costs_path(run, plan.cost_canonical[m])) for m in curves}
+    titles = {m: plan.method(m)["title"] for m in curves}
+    scale = scale_note(plan.config)
+    tables = {"table1": table1({m: curves[m] for m in plan.methods}, costs, titles, plan.config, out_dir, scale)}
+    for name, rows in plan.tables.items():
+        if rows and name.startswith("table"):
+            tables[name] = ablation_table(name, rows, curves, costs, plan.config, out_dir, scale)
+    if plan.tables.get("fig4"):
+        tables["fig4"] = figure4(plan.tables["fig4"], curves, plan.config, out_dir, scale)
+    paper_vs_ours(plan, tables, out_dir / "paper_vs_ours.md", scale)
+    return tables
