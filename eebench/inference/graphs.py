@@ -1,5 +1,5 @@
 """The fast CUDA path for batch-1 early exit: one CUDA graph per segment. UNMEASURED: written on a machine without a
-GPU; nothing here has been run on CUDA yet (``benchmarks/latency_gpu.py`` is the script that measures it).
+GPU; nothing here has been run on CUDA yet (``workflow/scripts/latency_gpu.py`` is the script that measures it).
 
 Why: at batch 1 a ViT-B block is a few dozen tiny kernels, so eager PyTorch is bound by kernel-launch and Python
 overhead. Each segment (row r of ``rows.run_row``: the blocks between two exits plus that exit's head; the embedding

@@ -14,7 +14,7 @@ Exits are set with a real policy: DeeBERT's entropy rule with one threshold per 
 scores (forced: fire at one row only; mixed: per-row quantiles that give the target histogram). The histogram that
 live inference actually realised is what the MAC speed-up is computed from.
 
-    python benchmarks/latency_gpu.py [--dtype fp16] [--images 100] [--passes 10] [--json out.json]
+    python workflow/scripts/latency_gpu.py [--dtype fp16] [--images 100] [--passes 10] [--json out.json]
 """
 from __future__ import annotations
 
