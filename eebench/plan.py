@@ -153,9 +153,6 @@ class Plan:
             self.all_methods[name] = {**spec, "name": name, "variant_of": base}
         self.ablation_seeds = list(abl.get("seeds") or self.seeds)
 
-    def seeds_of(self, name: str) -> list[int]:
-        return self.seeds if name in self.methods else self.ablation_seeds
-
     def reported(self) -> list[tuple[str, int]]:
         """Every (method or variant, seed) whose operating curve a report reads."""
         pairs = [(m, s) for m in self.methods for s in self.seeds]
