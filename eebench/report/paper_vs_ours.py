@@ -64,10 +64,13 @@ def _fmt(metric: str, value: float, backbone_macs: float | None) -> str:
 
 
 def _ours(row: pd.Series, metric: str, backbone_macs: float | None) -> str | None:
+    spread = row.get("seeds", 2) > 1  # one seed has no spread to show
     if metric == "accuracy":
-        return f"{row['accuracy_mean'] * 100:.1f} ± {row['accuracy_std'] * 100:.1f} %"
+        std = f" ± {row['accuracy_std'] * 100:.1f}" if spread else ""
+        return f"{row['accuracy_mean'] * 100:.1f}{std} %"
     if metric == "speedup":
-        return f"{row['layer_speedup_mean']:.2f} ± {row['layer_speedup_std']:.2f}×"
+        std = f" ± {row['layer_speedup_std']:.2f}" if spread else ""
+        return f"{row['layer_speedup_mean']:.2f}{std}×"
     if metric == "params_m":
         return f"{row['params'] / 1e6:.3g} M"
     if metric == "macs_g":
