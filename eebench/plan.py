@@ -111,10 +111,7 @@ class Plan:
         self.seeds = list(config["seeds"])
         self.num_layers = _depth(json.dumps(config["backbone"], sort_keys=True))
         self.family = _family(config["backbone"]["name"])  # recipes pick heads/positions by backbone family
-        extra = config.get("extra_recipe_dirs", [])
-        self.methods = {name: resolve_method(name, over, self.num_layers, config["training"], extra,
-                                             family=self.family)
-                        for name, over in (config["methods"] or {}).items()}
+        self.methods = {name: self._resolve(name, over) for name, over in (config["methods"] or {}).items()}
         if not self.methods:
             raise fail("the config lists no methods", "add at least one under 'methods:' (see `eebench list methods`)")
         # methods whose stages others start from (DeeBERT's stage 2 on the fine-tuned backbone) run even when the
@@ -126,14 +123,13 @@ class Plan:
                 dep = (st.get("init") or "").partition(":")[0] if ":" in (st.get("init") or "") else None
                 if dep and dep not in self.all_methods:
                     over = (config["methods"] or {}).get(dep)
-                    self.all_methods[dep] = resolve_method(dep, over, self.num_layers, config["training"], extra,
-                                                           family=self.family)
+                    self.all_methods[dep] = self._resolve(dep, over)
                     todo.append(dep)
 
         self.ablation_seeds: list[int] = []
         self.tables: dict[str, list[dict]] = {}
         if config.get("ablations"):
-            self._add_ablations(config["ablations"], extra)
+            self._add_ablations(config["ablations"])
         # identical model + training specs are trained once: every name maps to the first with the same spec
         first: dict[str, str] = {}
         self.canonical = {name: first.setdefault(training_key(m), name) for name, m in self.all_methods.items()}
@@ -141,7 +137,12 @@ class Plan:
         first_arch: dict[str, str] = {}
         self.cost_canonical = {name: first_arch.setdefault(arch_key(m), name) for name, m in self.all_methods.items()}
 
-    def _add_ablations(self, abl: dict[str, Any], extra: list[str]) -> None:
+    def _resolve(self, name: str, overrides: dict | None, training: dict | None = None) -> dict[str, Any]:
+        """A recipe resolved for this run's backbone (depth, family) and training defaults."""
+        return resolve_method(name, overrides, self.num_layers, training or self.config["training"],
+                              self.config.get("extra_recipe_dirs", []), family=self.family)
+
+    def _add_ablations(self, abl: dict[str, Any]) -> None:
         from .ablations import build_variants
 
         base = abl["base"]
@@ -149,7 +150,7 @@ class Plan:
         training = {**self.config["training"], **(abl.get("training") or {})}
         variants, self.tables = build_variants(abl, base_over)
         for name, over in variants.items():
-            spec = resolve_method(base, over, self.num_layers, training, extra, family=self.family)
+            spec = self._resolve(base, over, training)
             self.all_methods[name] = {**spec, "name": name, "variant_of": base}
         self.ablation_seeds = list(abl.get("seeds") or self.seeds)
 

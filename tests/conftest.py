@@ -19,6 +19,17 @@ TINY_BACKBONE = {"name": "vit_tiny_digits", "pretrained": False, "hidden_size": 
                  "intermediate_size": 64}
 
 
+def cli_costs(directory, backbone: str, method: str) -> dict:
+    """Run `eebench costs ... --json` at 100 classes and return the cost summary it wrote."""
+    from eebench.cli import main
+    from eebench.io import read_json
+
+    path = directory / f"{backbone}-{method}.json"
+    assert main(["costs", "--backbone", backbone, "--method", method, "--num-classes", "100",
+                 "--json", str(path)]) == 0
+    return read_json(path)
+
+
 @pytest.fixture
 def tiny_backbone():
     return dict(TINY_BACKBONE)

@@ -8,8 +8,8 @@ Each B-size model is built and traced once per module (about 5–10 s each on a 
 import pytest
 import torch
 
+from conftest import cli_costs
 from eebench.backbones import build_backbone
-from eebench.cli import main
 from eebench.curves import logged_layers, operating_curve
 from eebench.errors import EEBenchError
 from eebench.measure.macs import cost_summary
@@ -42,12 +42,7 @@ def timm_swin_b():
 @pytest.fixture(scope="module")
 def lgvit_swin_costs(tmp_path_factory):
     """`eebench costs` itself (family-specific heads through the CLI), traced once."""
-    from eebench.io import read_json
-
-    path = tmp_path_factory.mktemp("costs") / "swin_lgvit.json"
-    assert main(["costs", "--backbone", "swin_b", "--method", "lgvit", "--num-classes", "100",
-                 "--json", str(path)]) == 0
-    return read_json(path)
+    return cli_costs(tmp_path_factory.mktemp("costs"), "swin_b", "lgvit")
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,13 @@
 """Costs: fvcore MACs in both conventions at ViT-B scale (random init), and the CLI that prints them."""
 import pytest
 
+from conftest import cli_costs
 from eebench.cli import main
 
 
 @pytest.fixture(scope="module")
 def lgvit_costs(tmp_path_factory):
-    from eebench.io import read_json
-
-    path = tmp_path_factory.mktemp("costs") / "lgvit.json"
-    assert main(["costs", "--backbone", "vit_lgvit_v0", "--method", "lgvit", "--num-classes", "100",
-                 "--json", str(path)]) == 0
-    return read_json(path)
+    return cli_costs(tmp_path_factory.mktemp("costs"), "vit_lgvit_v0", "lgvit")
 
 
 def test_backbone_macs_paper_convention_is_16_93_g(lgvit_costs, capsys):
