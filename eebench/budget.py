@@ -5,6 +5,8 @@ offline_assets §4): training 2,366 img/s for ViT-B/16 and DeiT-B, 646 img/s for
 (``train: heads``) runs the backbone forward only, taken as 3× the training throughput; evaluation likewise 3×.
 Sizes are the standard full splits (a local subset is smaller) and the throughput is that of B-size models, so for
 subsets and small models the figure is an upper bound; a dataset this table does not know is reported as unknown.
+Table 5's job times each method and its backbone at batch 1 for (passes + 1) passes over the images; an eager
+batch-1 forward is taken as 0.5 ms per block (≈ 6 ms for ViT-B/16 on an H100 or the paper's RTX 3090).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 
 THROUGHPUT = {"vit": 2366.0, "deit": 2366.0, "swin": 646.0}  # training img/s per GPU
 FORWARD_ONLY = 3.0
+BATCH1_MS_PER_BLOCK = 0.5  # eager batch-1 latency per transformer block (Table 5 job)
 SIZES = {"cifar100": (50_000, 10_000), "cifar10": (50_000, 10_000), "food101": (75_750, 25_250),
          "imagenet1k": (1_281_167, 50_000), "tiny_imagenet": (100_000, 10_000), "digits": (1_437, 360)}
 
@@ -31,4 +34,13 @@ def run_budget(plan) -> dict[str, Any]:
                 hours["train"] += len(seeds) * train_n * st["epochs"] / speed / 3600
             if test_n:  # every stage ends with one evaluation pass (its exit-logit cache)
                 hours["evaluate"] += len(seeds) * test_n / (thr * FORWARD_ONLY) / 3600
+    lat = plan.config.get("latency")
+    if lat:
+        from .measure.wallclock import latency_methods
+
+        jobs["latency"] = 1
+        images = min(test_n, lat["limit"]) if test_n and lat.get("limit") else (lat.get("limit") or test_n)
+        if images:
+            timed = len(latency_methods(plan)) * 2 * (lat.get("passes", 50) + 1) * images  # method + its backbone
+            hours["latency"] = timed * BATCH1_MS_PER_BLOCK * plan.num_layers / 1e3 / 3600
     return {"jobs": jobs, "gpu_hours": hours, "known_size": train_n is not None}

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import warnings
-from pathlib import Path
 
 from .errors import EEBenchError, fail
 
@@ -162,6 +160,13 @@ def cmd_run_curves(args) -> None:
     print(f"{len(plan.reported())} operating curves of run {plan.run}")
 
 
+def cmd_run_latency(args) -> None:
+    from .measure.wallclock import run_latency
+
+    out = run_latency(_json_arg(args.spec), log=lambda line: print(line, flush=True))
+    print(f"Table 5 timings of {len(out['methods'])} methods of run {out['run']}")
+
+
 def cmd_report(args) -> None:
     from .plan import Plan, load_config, validate_config
     from .report.run import render_run
@@ -208,7 +213,8 @@ def cmd_latency(args) -> None:
     from .io import write_json
 
     result = latency_checkpoint(args.checkpoint, _json_arg(args.policy), device=args.device, dtype=args.dtype,
-                                passes=args.passes, limit=args.limit, mode=args.mode, threads=args.threads)
+                                passes=args.passes, limit=args.limit, mode=args.mode, schedule=args.schedule,
+                                decide=args.decide, threads=args.threads)
     print(format_table(result))
     if args.json:
         write_json(args.json, result)
@@ -279,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config-json", required=True, help="the run's validated config as JSON")
     s.set_defaults(func=cmd_run_curves)
 
+    s = sub.add_parser("run-latency", help="(DAG step) Table 5: every method of a run timed live at its operating point")
+    s.add_argument("--spec", required=True, help="job spec JSON (see eebench.measure.wallclock.latency_spec)")
+    s.set_defaults(func=cmd_run_latency)
+
     s = sub.add_parser("report", help="(DAG step) Table 1 (md/csv/tex) and Figure 1 of a run from its curves")
     s.add_argument("--configfile", default="config/default.yaml")
     s.add_argument("--config-json", help="the validated config as JSON (what the DAG passes)")
@@ -294,6 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, help="time only the first N evaluation images (CPU)")
     s.add_argument("--mode", choices=["eager", "graph"], default="eager",
                    help="eager = as in the paper; graph = one CUDA graph per segment (CUDA only)")
+    s.add_argument("--schedule", choices=["overlap", "sync", "conditional"], default="overlap",
+                   help="graph mode: overlap = queue the next segment before checking an exit; sync = check first; "
+                        "conditional = the whole image as one graph, later segments in device-side IF nodes")
+    s.add_argument("--decide", choices=["device", "host"], default="device",
+                   help="graph mode: device = the policy runs inside each segment's graph; host = on the CPU "
+                        "(for a policy that cannot be captured)")
     s.add_argument("--threads", type=int, default=1, help="CPU threads (torch.set_num_threads)")
     s.add_argument("--json", help="also write the result with provenance to this JSON file")
     s.set_defaults(func=cmd_latency)

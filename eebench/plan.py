@@ -227,3 +227,8 @@ def costs_path(run: str, method: str) -> str:
 
 def curve_path(run: str, method: str, seed: int) -> str:
     return f"results/{run}/curves/{method}/seed{seed}.csv"
+
+
+def latency_path(run: str) -> str:
+    """Table 5's measurements of a run (one job times every method, see ``eebench.measure.wallclock``)."""
+    return f"results/{run}/latency.json"

@@ -37,9 +37,14 @@ class Registry(Generic[T]):
         if name not in self._items:
             self._load_plugins()
         if name not in self._items:
-            raise fail(f"unknown {self.kind[:-1] if self.kind.endswith('s') else self.kind} {name!r}",
+            raise fail(f"unknown {self.singular} {name!r}",
                        f"choose one of: {', '.join(self.names())} (see `eebench list {self.kind}`)")
         return self._items[name]
+
+    @property
+    def singular(self) -> str:
+        kind = self.kind
+        return kind[:-3] + "y" if kind.endswith("ies") else kind[:-1] if kind.endswith("s") else kind
 
     def names(self) -> list[str]:
         self._load_plugins()

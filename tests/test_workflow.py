@@ -24,6 +24,7 @@ TINY = {
     "ablations": {"base": "lgvit", "heads": ["mlp", "lgvit"], "schemes": ["normal", "two_stage"],
                   "positions": {"shallow": [1, 2], "uniform": [2, 4]}, "num_exits": {"2": [2, 4], "4": [2, 3, 4, 5]}},
     "report": {"paper_setting": {"backbone": "ViT-B/16", "dataset": "CIFAR-100"}},
+    "latency": {"methods": ["backbone", "lgvit"], "passes": 1, "limit": 12},
 }
 
 
@@ -96,6 +97,33 @@ def test_paper_vs_ours(finished_run):
         assert f"## {table}" in text
 
 
+def test_table5_times_each_method_at_its_table1_operating_point(finished_run):
+    import pandas as pd
+
+    from eebench.evaluate import load_cache
+    from eebench.policies import build_policy
+
+    report = finished_run / "reports" / "tiny"
+    for ext in ["md", "csv", "tex"]:
+        assert (report / f"table5.{ext}").stat().st_size > 0, ext
+    t5 = pd.read_csv(report / "table5.csv").set_index("method")
+    t1 = pd.read_csv(report / "table1.csv").set_index("method")
+    assert list(t5.index) == ["backbone", "lgvit"]
+    assert t5.loc["lgvit", "setting"] == t1.loc["lgvit", "setting"]  # the very point Table 1 reports
+    assert t5.loc["backbone", "setting"] == t1.loc["backbone", "setting"] == "full depth"
+    assert (t5["images"] == 12).all() and (t5["timed_passes"] == 1).all() and (t5["latency_ms"] > 0).all()
+    assert t5.loc["backbone", "layer_speedup_mean"] == 1.0
+    # live accuracy on the timed images = the offline policy on the cached logits of the same images
+    cache = load_cache(finished_run / "results" / "tiny" / "logits" / "lgvit" / "seed0" / "stage2.npz")
+    value = float(t1.loc["lgvit", "setting"].split("=")[1])
+    decision = build_policy("lgvit_confidence", threshold=value).decide(cache["logits"][:, :12])
+    offline = float((decision.prediction == cache["labels"][:12]).double().mean())
+    assert t5.loc["lgvit", "accuracy_mean"] == pytest.approx(offline)
+    text = (report / "paper_vs_ours.md").read_text()
+    row = [line for line in text.splitlines() if line.startswith("| method=lgvit | latency_ms |")]
+    assert row and "5.03 ms" in row[0] and "ms (cpu, fp32, eager) |" in row[0]
+
+
 def test_second_run_does_nothing(finished_run):
     assert "Nothing to be done" in snakemake(finished_run, "-n")
 
@@ -116,4 +144,6 @@ def test_shared_stage_reruns_every_method_built_on_it(finished_run):
     log = snakemake(finished_run, "-n")
     counts = job_counts(log)
     # the backbone's fine-tuning is also DeeBERT's stage 1: both retrain (+ mlp_normal from the previous edit)
-    assert counts["train"] == 3 and "deebert/seed0/offramps.pt" in log and "train/lgvit" not in log, counts
+    assert counts["train"] == 3 and "deebert/seed0/offramps.pt" in log, counts
+    assert "output: results/tiny/train/lgvit" not in log and "output: results/tiny/train/deebert" in log
+    assert counts["latency"] == 1  # it times the retrained backbone

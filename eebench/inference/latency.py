@@ -2,8 +2,9 @@
 passes; per-image latency = pass time / images, reported as mean ± std over the passes, for the live early-exit model
 and for the plain backbone (full depth, no heads) in the same run. The device is synchronised around every pass.
 
-``dtype`` casts weights and inputs (pure low-precision inference, unlike training's autocast). ``mode="graph"`` uses
-the CUDA-graph path (``graphs``, unmeasured on the development machine); ``"eager"`` is the paper's path.
+``dtype`` casts weights and inputs (pure low-precision inference, unlike training's autocast). ``mode="eager"`` is
+the paper's path; ``"graph"`` replays each segment as a CUDA graph (``graphs``; ``schedule`` and ``decide`` pick how
+exits are checked) and the plain backbone as one whole-model graph, i.e. at its fastest.
 """
 from __future__ import annotations
 
@@ -56,18 +57,20 @@ def _stats(times: list[float]) -> dict[str, float]:
     return {"mean": statistics.fmean(times), "std": statistics.stdev(times) if len(times) > 1 else 0.0}
 
 
-def _runners(model: MultiExitModel, policy: Policy, example: torch.Tensor, mode: str):
+def _runners(model: MultiExitModel, policy: Policy, example: torch.Tensor, mode: str, schedule: str, decide: str):
     if mode == "eager":
         return (lambda x: early_exit(model, policy, x)), (lambda x: model.backbone(x).argmax(-1))
     from .graphs import GraphedExits, GraphedForward
 
-    exits, plain = GraphedExits(model, example), GraphedForward(model.backbone, example)
+    exits = GraphedExits(model, example, schedule=schedule, decide=decide)
+    plain = GraphedForward(model.backbone, example)
     return (lambda x: exits(x, policy)), (lambda x: plain(x).argmax(-1))
 
 
 @torch.no_grad()
 def table5_latency(model: MultiExitModel, policy: Policy, inputs: torch.Tensor, labels: torch.Tensor | None = None,
-                   device: str = "auto", dtype: str = "fp32", passes: int = 50, mode: str = "eager") -> dict[str, Any]:
+                   device: str = "auto", dtype: str = "fp32", passes: int = 50, mode: str = "eager",
+                   schedule: str = "overlap", decide: str = "device") -> dict[str, Any]:
     """Latency of live early exit vs the plain backbone on ``inputs`` ([N, ...], run one at a time). Moves and casts
     ``model`` in place. Accuracy (when ``labels`` are given) and exit statistics come from the warm-up pass."""
     if passes < 1 or len(inputs) < 1:
@@ -78,7 +81,7 @@ def table5_latency(model: MultiExitModel, policy: Policy, inputs: torch.Tensor, 
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     model.to(device=dev, dtype=dt).eval()
     inputs = inputs.to(device=dev, dtype=dt)
-    run_exits, run_plain = _runners(model, policy, inputs[:1], mode)
+    run_exits, run_plain = _runners(model, policy, inputs[:1], mode, schedule, decide)
     ee_times, decisions = time_passes(run_exits, inputs, passes, dev)
     bb_times, plain_preds = time_passes(run_plain, inputs, passes, dev)
 
@@ -91,7 +94,8 @@ def table5_latency(model: MultiExitModel, policy: Policy, inputs: torch.Tensor, 
     ee = {"ms_per_image": _stats(ee_times), "mean_exit_layer": float(layers[exit_rows].double().mean()),
           "mean_executed_layers": float(layers[compute_rows].double().mean()),
           "layer_speedup": layer_speedup(layers[compute_rows], num_layers),
-          "exit_histogram": dict(zip(model.row_layers, torch.bincount(exit_rows, minlength=len(layers)).tolist()))}
+          "exit_histogram": dict(zip(model.row_layers, torch.bincount(exit_rows, minlength=len(layers)).tolist())),
+          "compute_rows": torch.bincount(compute_rows, minlength=len(layers)).tolist()}
     bb = {"ms_per_image": _stats(bb_times), "mean_exit_layer": float(num_layers),
           "mean_executed_layers": float(num_layers), "layer_speedup": 1.0}
     if labels is not None:
@@ -100,14 +104,15 @@ def table5_latency(model: MultiExitModel, policy: Policy, inputs: torch.Tensor, 
         bb["accuracy"] = float((plain == labels).double().mean())
     return {"protocol": {"batch": 1, "warmup_passes": 1, "timed_passes": passes, "images": len(inputs),
                          "statistic": "per-image ms of each pass (pass time / images), mean and std over passes"},
-            "device": str(dev), "dtype": dtype, "mode": mode, "policy": getattr(policy, "name", type(policy).__name__),
+            "device": str(dev), "dtype": dtype, "mode": mode if mode == "eager" else f"graph/{schedule}/{decide}",
+            "policy": getattr(policy, "name", type(policy).__name__),
             "row_layers": model.row_layers, "early_exit": ee, "backbone": bb,
             "wallclock_speedup": bb["ms_per_image"]["mean"] / ee["ms_per_image"]["mean"]}
 
 
 def latency_checkpoint(checkpoint: str | Path, policy: dict[str, Any], device: str = "auto", dtype: str = "fp32",
-                       passes: int = 50, limit: int | None = None, mode: str = "eager",
-                       threads: int | None = None) -> dict[str, Any]:
+                       passes: int = 50, limit: int | None = None, mode: str = "eager", schedule: str = "overlap",
+                       decide: str = "device", threads: int | None = None) -> dict[str, Any]:
     """Table 5 for a checkpoint written by ``eebench train`` on its dataset's evaluation split (first ``limit``)."""
     from ..build import build_model
     from ..data import load_dataset
@@ -133,7 +138,8 @@ def latency_checkpoint(checkpoint: str | Path, policy: dict[str, Any], device: s
         if limit is not None and n >= limit:
             break
     inputs, labels = torch.cat(xs)[:limit], torch.cat(ys)[:limit]
-    result = table5_latency(model, exit_policy, inputs, labels, device=device, dtype=dtype, passes=passes, mode=mode)
+    result = table5_latency(model, exit_policy, inputs, labels, device=device, dtype=dtype, passes=passes, mode=mode,
+                            schedule=schedule, decide=decide)
     result["checkpoint"] = str(checkpoint)
     result["policy_spec"] = policy
     result["provenance"] = provenance(device=result["device"], dtype=dtype, mode=mode, seed=job.get("seed"))

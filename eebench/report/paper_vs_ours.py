@@ -26,7 +26,7 @@ def load_paper() -> dict[str, Any]:
 def _key_of(table: str, method: str) -> dict[str, Any]:
     """Our variant name → the paper's row key (names follow ``eebench.ablations``)."""
     parts = method.split("-")
-    if table == "table1":
+    if table in ("table1", "table5"):
         return {"method": method}
     if table == "table2":
         lph, gah, two = {"abl-mlp-normal": (False, False, False), "abl-mlp-two_stage": (False, False, True),
@@ -75,7 +75,9 @@ def _ours(row: pd.Series, metric: str, backbone_macs: float | None) -> str | Non
         return f"{row['params'] / 1e6:.3g} M"
     if metric == "macs_g":
         return _fmt("macs_g", row["expected_macs_paper_mean"] / 1e9, backbone_macs)
-    return None  # e.g. latency: measured by the wall-clock step, not here
+    if metric in ("latency_ms", "latency_std_ms"):
+        return f"{row[metric]:.3f} ms ({row['device']}, {row['dtype']}, {row['mode']})"
+    return None
 
 
 def paper_vs_ours(plan, tables: dict[str, pd.DataFrame], path, scale: str) -> None:

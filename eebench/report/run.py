@@ -7,10 +7,11 @@ from typing import Any
 import pandas as pd
 
 from ..io import read_json
-from ..plan import Plan, costs_path, curve_path
+from ..plan import Plan, costs_path, curve_path, latency_path
 from .ablations import ablation_table, figure4
 from .paper_vs_ours import paper_vs_ours
 from .table1 import table1
+from .table5 import table5
 
 
 def scale_note(config: dict[str, Any]) -> str:
@@ -35,6 +36,9 @@ def render_run(plan: Plan, out_dir: str | Path) -> dict[str, pd.DataFrame]:
     for name, rows in plan.tables.items():
         if rows and name.startswith("table"):
             tables[name] = ablation_table(name, rows, curves, costs, plan.config, out_dir, scale)
+    if plan.config.get("latency"):
+        latency = read_json(latency_path(run))
+        tables["table5"] = table5(latency, titles, out_dir, scale, latency["order"])
     if plan.tables.get("fig4"):
         tables["fig4"] = figure4(plan.tables["fig4"], curves, plan.config, out_dir, scale)
     paper_vs_ours(plan, tables, out_dir / "paper_vs_ours.md", scale)

@@ -51,6 +51,13 @@ def operating_point(curve: pd.DataFrame, rule: dict[str, Any]) -> pd.Series:
     return ok.loc[ok["layer_speedup"].idxmax()]
 
 
+def operating_params(per_seed: pd.DataFrame, report_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The swept policy parameters of the operating point the tables report (the live latency job times it)."""
+    mc = mean_curve(per_seed)
+    point = operating_point(mc, report_cfg["operating_point"])
+    return {c[6:]: point[c] for c in param_columns(mc)}
+
+
 def describe_rule(rule: dict[str, Any]) -> str:
     if rule["rule"] == "fixed":
         return f"each method at the fixed policy setting {rule.get('params')}"

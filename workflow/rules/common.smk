@@ -3,13 +3,14 @@
 import json
 import re
 
-from eebench.plan import Plan, architecture, costs_path, curve_path, expand_grid, logits_path, train_path
+from eebench.measure.wallclock import latency_spec
+from eebench.plan import Plan, architecture, costs_path, curve_path, expand_grid, latency_path, logits_path, train_path
 
 PLANS = {name: Plan(cfg) for name, cfg in expand_grid(config).items()}
 # every method a training job may be for, over all runs (identical specs are trained once)
 TRAINED = sorted({c for p in PLANS.values() for c in p.canonical.values()})
 DEFAULT_RESOURCES = {"train": {"mem_mb": 4000, "runtime": 60}, "costs": {"mem_mb": 4000, "runtime": 30},
-                     "curve": {"mem_mb": 2000, "runtime": 10}}
+                     "curve": {"mem_mb": 2000, "runtime": 10}, "latency": {"mem_mb": 4000, "runtime": 60}}
 
 
 def one_of(names):
@@ -40,6 +41,7 @@ def model_spec(run, method):
 def report_outputs(run):
     p = PLANS[run]
     tables = ["table1"] + [t for t, rows in p.tables.items() if rows and t.startswith("table")]
+    tables += ["table5"] if p.config.get("latency") else []
     outs = expand(f"reports/{run}/{{t}}.{{ext}}", t=tables, ext=["md", "csv", "tex"])
     outs += [f"reports/{run}/fig1_tradeoff.png", f"reports/{run}/fig1_tradeoff.pdf", f"reports/{run}/paper_vs_ours.md"]
     if p.tables.get("fig4"):

@@ -1,5 +1,6 @@
 # Costs (params and MACs per component, fvcore, both conventions) and the offline policy sweeps: one job per run
-# each, since every count and every curve takes well under a second once the models and logits exist.
+# each, since every count and every curve takes well under a second once the models and logits exist. Table 5's
+# wall-clock job (a run with a `latency:` section) times every method at its operating point, one after another.
 
 for _run, _plan in PLANS.items():
     _tag = "" if len(PLANS) == 1 else "_" + re.sub(r"[^A-Za-z0-9]", "_", _run)
@@ -31,10 +32,34 @@ for _run, _plan in PLANS.items():
             [curve_path(_run, m, s) for m, s in _plan.reported()],
         params:
             policies=as_json({m: _plan.method(m)["policy"] for m, _ in _plan.reported()}),
-            config=json.dumps(_plan.config),
+            # the run's config minus Table 5's timing settings, which no curve depends on
+            config=json.dumps({k: v for k, v in _plan.config.items() if k != "latency"}),
         log:
             f"results/{_run}/logs/curves.log",
         resources:
             **res("curve"),
         shell:
             "eebench run-curves --config-json {params.config:q} > {log} 2>&1"
+
+    if _plan.config.get("latency"):
+        _lat = latency_spec(_plan)
+
+        rule:
+            name:
+                f"latency{_tag}"
+            input:
+                checkpoints=sorted({m["checkpoint"] for m in _lat["methods"].values()}),
+                caches=sorted({c for m in _lat["methods"].values() for c in m["caches"]}),
+                costs=sorted({m["costs"] for m in _lat["methods"].values()}),
+            output:
+                latency_path(_run),
+            params:
+                spec=as_json(_lat),  # only what the timings depend on: editing another method reruns nothing here
+            log:
+                f"results/{_run}/logs/latency.log",
+            # every local core: no other job runs beside a timing (a cluster profile sets cpus_per_task instead)
+            threads: workflow.cores
+            resources:
+                **res("latency"),
+            shell:
+                "eebench run-latency --spec {params.spec:q} > {log} 2>&1"

@@ -9,6 +9,7 @@ for _run, _plan in PLANS.items():
         input:
             curves=[curve_path(_run, m, s) for m, s in _plan.reported()],
             costs=sorted({costs_path(_run, c) for c in _plan.cost_canonical.values()}),
+            latency=[latency_path(_run)] if _plan.config.get("latency") else [],
         output:
             report(
                 [o for o in report_outputs(_run) if o.endswith((".md", ".csv", ".tex"))],

@@ -1,0 +1,123 @@
+"""A run's Table 5 job: each method at the operating point its Table 1 row reports, timed live at batch 1 against
+its own plain backbone (same weights, no heads) in the same process (spec methods §4.5), into one JSON that the
+report renders. One job per run, methods one after another, so no two timings share the machine.
+
+The job reads a spec (:func:`latency_spec`) holding only what the timings depend on — each method's policy, files and
+the timing settings — so that editing another method or an ablation does not rerun it."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import torch
+
+from ..errors import fail
+from ..io import read_json, write_json
+from ..plan import Plan, costs_path, latency_path, logits_path, train_path
+from .macs import CONVENTIONS, cumulative_macs
+from .speedup import expected_macs
+
+
+def latency_methods(plan: Plan) -> list[str]:
+    """The methods Table 5 times: ``latency.methods``, else every Table 1 method, in the config's order."""
+    wanted = (plan.config.get("latency") or {}).get("methods") or list(plan.methods)
+    unknown = [m for m in wanted if m not in plan.methods]
+    if unknown:
+        raise fail(f"latency.methods names {unknown}, which the run does not report",
+                   f"pick from the run's methods: {', '.join(plan.methods)}")
+    return list(wanted)
+
+
+def latency_seed(plan: Plan) -> int:
+    seed = (plan.config.get("latency") or {}).get("seed", plan.seeds[0])
+    if seed not in plan.seeds:
+        raise fail(f"latency.seed {seed} is not one of the run's seeds {plan.seeds}", "pick one of them")
+    return seed
+
+
+def latency_checkpoint_path(plan: Plan, method: str) -> str:
+    canonical = plan.canonical[method]
+    return train_path(plan.run, canonical, latency_seed(plan), plan.last_stage(canonical))
+
+
+def latency_caches(plan: Plan, method: str) -> list[str]:
+    """The exit-logit caches (one per seed) the operating point is chosen on."""
+    canonical = plan.canonical[method]
+    return [logits_path(plan.run, canonical, s, plan.last_stage(canonical)) for s in plan.seeds]
+
+
+def latency_spec(plan: Plan) -> dict[str, Any]:
+    """Everything the Table 5 job of ``plan`` reads (the DAG passes it as the job's params)."""
+    methods = latency_methods(plan)
+    return {"run": plan.run, "seed": latency_seed(plan), "seeds": plan.seeds, "settings": plan.config["latency"],
+            "operating_point": plan.config["report"]["operating_point"],
+            "macs_convention": plan.config["report"].get("macs_convention", "paper"), "order": methods,
+            "methods": {m: {"policy": plan.method(m)["policy"], "checkpoint": latency_checkpoint_path(plan, m),
+                            "caches": latency_caches(plan, m), "costs": costs_path(plan.run, plan.cost_canonical[m])}
+                        for m in methods}}
+
+
+def _as_swept(value: Any, candidates: list[Any]) -> Any:
+    """The sweep's own value (its type: an int patience stays an int) for a value read back from a curve."""
+    for c in candidates:
+        if c == value or (isinstance(c, (int, float)) and isinstance(value, (int, float))
+                          and math.isclose(float(c), float(value), rel_tol=1e-9, abs_tol=1e-12)):
+            return c
+    return value
+
+
+def operating_policy(item: dict[str, Any], seeds: list[int], operating_point: dict[str, Any]) -> dict[str, Any]:
+    """``{"name", "params"}`` of a method's reported operating point: ``operating_point``'s rule on its mean curve
+    over seeds, exactly as Table 1 picks it. The curves are recomputed from the exit-logit caches with the function
+    the curves job runs, so this job depends on its own methods' models only."""
+    from ..curves import operating_curve
+    from ..evaluate import load_cache
+    from ..report.summary import operating_params
+
+    spec = item["policy"]
+    costs = read_json(item["costs"])
+    per_seed = pd.concat([operating_curve(load_cache(path), spec, costs).assign(seed=seed)
+                          for seed, path in zip(seeds, item["caches"])], ignore_index=True)
+    point = operating_params(per_seed, {"operating_point": operating_point})
+    sweep = spec.get("sweep") or {}
+    params = {**(spec.get("params") or {}), **{k: _as_swept(v, sweep.get(k, [])) for k, v in point.items()}}
+    return {"name": spec["name"], "params": params}
+
+
+def add_macs(result: dict[str, Any], costs: dict[str, Any]) -> None:
+    """Expected MACs and MAC speed-up of the timed images' decisions, in every convention, into ``result``."""
+    counts = torch.tensor(result["early_exit"]["compute_rows"])
+    rows = torch.repeat_interleave(torch.arange(len(counts)), counts)
+    ee = result["early_exit"]
+    ee["expected_macs"] = {c: expected_macs(rows, cumulative_macs(costs, c)) for c in CONVENTIONS}
+    ee["mac_speedup"] = {c: costs["macs"][c]["backbone"] / ee["expected_macs"][c] for c in CONVENTIONS}
+    result["backbone"]["expected_macs"] = {c: costs["macs"][c]["backbone"] for c in CONVENTIONS}
+
+
+def run_latency(spec: dict[str, Any], log=print) -> dict[str, Any]:
+    """Time every method of a :func:`latency_spec` and write ``latency_path(run)``; returns what it wrote."""
+    from ..inference.latency import latency_checkpoint
+    from ..provenance import provenance
+
+    cfg, conv = spec["settings"], spec["macs_convention"]
+    out: dict[str, Any] = {"run": spec["run"], "seed": spec["seed"], "settings": cfg, "macs_convention": conv,
+                           "order": spec["order"], "methods": {}}
+    for i, method in enumerate(spec["order"], 1):
+        item = spec["methods"][method]
+        policy = operating_policy(item, spec["seeds"], spec["operating_point"])
+        log(f"[{i}/{len(spec['order'])}] {method}: {policy['name']} {policy['params']}")
+        result = latency_checkpoint(item["checkpoint"], policy, device=cfg["device"], dtype=cfg["dtype"],
+                                    passes=cfg["passes"], limit=cfg["limit"], mode=cfg["mode"],
+                                    schedule=cfg["schedule"], decide=cfg["decide"], threads=cfg["threads"])
+        add_macs(result, read_json(item["costs"]))
+        result["swept"] = sorted(item["policy"].get("sweep") or {})  # what Table 1's operating point names
+        result.pop("provenance", None)  # one for the whole job, below
+        out["methods"][method] = result
+        ee, bb = result["early_exit"]["ms_per_image"], result["backbone"]["ms_per_image"]
+        log(f"    {ee['mean']:.3f} ± {ee['std']:.3f} ms/img vs its backbone {bb['mean']:.3f} ± {bb['std']:.3f} "
+            f"→ {result['wallclock_speedup']:.2f}× (MACs {result['early_exit']['mac_speedup'][conv]:.2f}×)")
+    first = next(iter(out["methods"].values()), {})
+    out["provenance"] = provenance(device=first.get("device", "cpu"), dtype=cfg["dtype"], seed=spec["seed"])
+    write_json(latency_path(spec["run"]), out)
+    return out

@@ -1,0 +1,77 @@
+"""Table 5's job without the DAG: which methods, seed and operating point it times (the DAG test runs it for real)."""
+import pandas as pd
+import pytest
+
+from eebench.budget import run_budget
+from eebench.errors import EEBenchError
+from eebench.measure.wallclock import (
+    latency_caches,
+    latency_checkpoint_path,
+    latency_methods,
+    latency_seed,
+    latency_spec,
+    operating_policy,
+)
+from eebench.plan import Plan, validate_config
+
+
+def config(timed=True, **latency):
+    return validate_config({
+        "run": "t", "seeds": [3, 4], "dataset": {"name": "digits"},
+        "backbone": {"name": "vit_tiny_digits", "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64},
+        "methods": {"backbone": {}, "pabee": {}, "pcee": {}, "lgvit": {}},
+        "report": {"operating_point": {"rule": "max_speedup_within_drop", "max_drop": 1.0}},
+        **({"latency": latency} if timed else {})})
+
+
+def test_defaults_every_method_first_seed_and_shared_checkpoints():
+    plan = Plan(config())
+    assert latency_methods(plan) == ["backbone", "pabee", "pcee", "lgvit"]
+    assert latency_seed(plan) == 3
+    assert plan.config["latency"] == {"passes": 50, "limit": None, "device": "cpu", "dtype": "fp32", "mode": "eager",
+                                      "schedule": "overlap", "decide": "device", "threads": 1}
+    # PCEE is an exit rule on PABEE's model: the same checkpoint is timed
+    assert latency_checkpoint_path(plan, "pcee") == latency_checkpoint_path(plan, "pabee") == \
+        "results/t/train/pabee/seed3/train.pt"
+    assert latency_checkpoint_path(plan, "lgvit") == "results/t/train/lgvit/seed3/stage2.pt"
+
+
+@pytest.mark.parametrize("latency, message", [({"methods": ["sdn"]}, "latency.methods names ['sdn']"),
+                                              ({"seed": 7}, "latency.seed 7 is not one of the run's seeds")])
+def test_bad_latency_settings_fail_in_one_line(latency, message):
+    with pytest.raises(EEBenchError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        plan = Plan(config(**latency))
+        latency_methods(plan), latency_seed(plan)
+
+
+def test_operating_policy_is_table1s_point_with_the_sweeps_types(monkeypatch):
+    plan = Plan(config())
+    # PABEE's curves (mean over the two seeds): patience 3 is the fastest point within 1 accuracy point of full depth
+    points = {3: [(0, 0.90, 1.0), (2, 0.60, 3.0), (3, 0.895, 2.0), (6, 0.90, 1.0)],
+              4: [(0, 0.90, 1.0), (2, 0.64, 3.0), (3, 0.895, 2.0), (6, 0.90, 1.0)]}
+
+    def curve(cache, spec, costs):  # what eebench.curves.operating_curve returns, from the seed's cache
+        assert spec["name"] == "pabee_patience" and costs == {"costs of": "pabee"}
+        return pd.DataFrame([{"param_patience": float(p), "accuracy": a, "layer_speedup": s,
+                              "expected_macs_paper": 1.0, "expected_macs_full": 1.0, "head_aware_speedup_paper": s,
+                              "head_aware_speedup_full": s, "avg_exit_layer": 6 / s} for p, a, s in points[cache]])
+
+    monkeypatch.setattr("eebench.curves.operating_curve", curve)
+    monkeypatch.setattr("eebench.evaluate.load_cache", lambda path: int(path.split("seed")[1].split("/")[0]))
+    monkeypatch.setattr("eebench.measure.wallclock.read_json", lambda path: {"costs of": path.split("/")[-1][:-5]})
+    assert latency_caches(plan, "pcee") == ["results/t/logits/pabee/seed3/train.npz",
+                                            "results/t/logits/pabee/seed4/train.npz"]
+    spec = latency_spec(plan)
+    assert spec["order"] == ["backbone", "pabee", "pcee", "lgvit"] and spec["seed"] == 3
+    policy = operating_policy(spec["methods"]["pabee"], spec["seeds"], spec["operating_point"])
+    assert policy == {"name": "pabee_patience", "params": {"patience": 3}}
+    assert type(policy["params"]["patience"]) is int  # typed as the recipe's sweep, not as the curve's float
+
+
+def test_budget_counts_the_latency_job():
+    plan = Plan(config(passes=4, limit=100))
+    b = run_budget(plan)
+    assert b["jobs"]["latency"] == 1
+    # 4 methods × (method + its backbone) × 5 passes × 100 images × 0.5 ms/block × 6 blocks
+    assert b["gpu_hours"]["latency"] == pytest.approx(4 * 2 * 5 * 100 * 0.5 * 6 / 1e3 / 3600)
+    assert "latency" not in run_budget(Plan(config(timed=False)))["jobs"]
