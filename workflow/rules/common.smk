@@ -46,4 +46,6 @@ def report_outputs(run):
     outs += [f"reports/{run}/fig1_tradeoff.png", f"reports/{run}/fig1_tradeoff.pdf", f"reports/{run}/paper_vs_ours.md"]
     if p.tables.get("fig4"):
         outs += [f"reports/{run}/fig4_num_exits.png", f"reports/{run}/fig4_num_exits.pdf"]
+    if p.config.get("latency"):
+        outs += [f"reports/{run}/fig5_wallclock.png", f"reports/{run}/fig5_wallclock.pdf"]
     return outs
