@@ -53,9 +53,20 @@ def parse(argv):
     p.add_argument("--histogram", type=json.loads, default=MIXED,
                    help="JSON list: fraction of samples answering at each row (8 exits + final)")
     p.add_argument("--heads", nargs="+", default=["lgvit", "mlp"], choices=["lgvit", "mlp"])
-    p.add_argument("--backbone", default="vit_b16", help="a 12-block backbone preset (random init)")
+    p.add_argument("--backbone", default="vit_b16", type=backbone_arg,
+                   help='a 12-block backbone preset (random init), or a JSON backbone spec: {"name": ..., overrides}')
+    p.add_argument("--cpu-dry-run", action="store_true",
+                   help="check the script's plumbing on a CPU: graph paths run their eager stand-ins (same schedules "
+                        "and segment code, no CUDA graphs), so every timing is meaningless")
     p.add_argument("--json", help="write every number (with provenance) here")
     return p.parse_args(argv)
+
+
+def backbone_arg(text: str) -> dict:
+    spec = json.loads(text) if text.lstrip().startswith("{") else {"name": text}
+    if "name" not in spec:
+        raise argparse.ArgumentTypeError('a JSON backbone spec needs a "name"')
+    return spec
 
 
 def entropy_rows(model, x: torch.Tensor, chunk: int = 64) -> torch.Tensor:
@@ -104,12 +115,14 @@ def timed(run, inputs, passes, device) -> tuple[dict, list]:
 
 
 def throughput(run, x: torch.Tensor, iters: int) -> float:
+    from eebench.inference.latency import sync
+
     run(x)  # warm-up
-    torch.cuda.synchronize()
+    sync(x.device)
     start = time.perf_counter()
     for _ in range(iters):
         run(x)
-    torch.cuda.synchronize()
+    sync(x.device)
     return iters * len(x) / (time.perf_counter() - start)
 
 
@@ -131,7 +144,7 @@ def bench(heads: str, args, device, dtype) -> dict:
     from eebench.recipes import resolve_method
 
     method = resolve_method("lgvit", {} if heads == "lgvit" else {"heads": {"type": "mlp"}}, 12, {}, family="vit")
-    backbone = {"name": args.backbone}
+    backbone = args.backbone
     costs = cost_summary(build_model(backbone, method, args.classes, pretrained=False, attn_implementation="eager"))
     cumulative = {conv: cumulative_macs(costs, conv) for conv in ("paper", "full")}
     plain_macs = {conv: costs["macs"][conv]["backbone"] for conv in ("paper", "full")}
@@ -146,6 +159,11 @@ def bench(heads: str, args, device, dtype) -> dict:
     points = [(f"forced row {r} (block {layers[r]})", forced(rows, r)) for r in range(rows - 1)]
     points += [("full model (every head, no exit)", forced(rows, rows - 1)), ("mixed", mixed)]
 
+    if args.cpu_dry_run:  # eager stand-ins with the graph classes' interfaces
+        from eebench.inference.pipeline import StagedExits as GraphedExits  # noqa: F811
+
+        def GraphedForward(fn, example):  # noqa: N802, F811
+            return fn
     plain_graph = GraphedForward(model.backbone, x[:1])
     backbone_ms = {"eager": timed(lambda xi: model.backbone(xi), x, args.passes, device)[0],
                    "graph": timed(plain_graph, x, args.passes, device)[0]}
@@ -159,7 +177,7 @@ def bench(heads: str, args, device, dtype) -> dict:
         return lambda policy: (lambda xi: (exits(xi, policy, schedule=schedule), exits.executed))
 
     paths = {"eager": eager_path, **{name: graph_path(*how) for name, how in GRAPH_PATHS.items()}}
-    out: dict = {"backbone": args.backbone, "row_layers": layers, "macs_backbone": plain_macs,
+    out: dict = {"backbone": backbone["name"], "backbone_spec": backbone, "row_layers": layers, "macs_backbone": plain_macs,
                  "batch1": {"backbone_ms": backbone_ms, "paths": {}, "skipped": {}}, "throughput": {}}
     eager_compute: dict[str, torch.Tensor] = {}
     for name, path in paths.items():
@@ -241,15 +259,18 @@ def report(name: str, res: dict) -> None:
 
 def main(argv=None) -> int:
     args = parse(argv)
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() and not args.cpu_dry_run:
         sys.exit("latency_gpu.py: no CUDA GPU is visible — run it on a GPU machine "
-                 "(on CPU, use `eebench latency --checkpoint … --limit N`)")
+                 "(on CPU, use `eebench latency --checkpoint … --limit N`, or --cpu-dry-run to check this script)")
     from eebench.inference.latency import resolve_dtype
     from eebench.provenance import provenance
 
-    device, dtype = torch.device("cuda"), resolve_dtype(args.dtype)
-    results = {"provenance": provenance(device="cuda", dtype=args.dtype, images=args.images, passes=args.passes),
-               "models": {}}
+    kind = "cpu" if args.cpu_dry_run else "cuda"
+    device, dtype = torch.device(kind), resolve_dtype(args.dtype)
+    results = {"provenance": provenance(device=kind, dtype=args.dtype, images=args.images, passes=args.passes,
+                                        cpu_dry_run=args.cpu_dry_run), "models": {}}
+    if args.cpu_dry_run:
+        print("CPU DRY RUN: graph paths are eager stand-ins; no timing below means anything", file=sys.stderr)
     for heads in args.heads:
         results["models"][heads] = bench(heads, args, device, dtype)
         report(heads, results["models"][heads])
