@@ -19,3 +19,12 @@ def save_figure(fig, stem) -> None:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=ext)
     plt.close(fig)
+
+
+def finish_axes(ax, xlabel: str, ylabel: str, title: str, scale: str, legend_loc: str) -> None:
+    """The decorations every single-panel figure shares: labels, a title with the run's scale under it, grid, legend."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{title}\n{scale}", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc=legend_loc)

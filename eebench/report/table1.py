@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from .figures import save_figure
+from .figures import finish_axes, save_figure
 from .style import method_style
 from .summary import describe_rule, mean_curve, pm, summarize
 from .tables import write_table
@@ -61,9 +61,6 @@ def plot_tradeoff(curves: dict[str, pd.DataFrame], titles: dict[str, str], stem,
         x, y, e = mc["layer_speedup"], mc["accuracy"] * 100, mc["accuracy_std"] * 100
         ax.plot(x, y, marker=style["marker"], ms=4, lw=1.5, color=style["color"], label=titles[method])
         ax.fill_between(x, y - e, y + e, color=style["color"], alpha=0.12, lw=0)
-    ax.set_xlabel("layer-based speed-up (×, LGViT Eq. 17)")
-    ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_title("Figure 1: accuracy vs speed-up\n" + scale, fontsize=8)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
+    finish_axes(ax, "layer-based speed-up (×, LGViT Eq. 17)", "top-1 accuracy (%)", "Figure 1: accuracy vs speed-up",
+                scale, "lower left")
     save_figure(fig, stem)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from .figures import save_figure
+from .figures import finish_axes, save_figure
 from .style import method_style
 from .tables import write_table
 
@@ -89,9 +89,6 @@ def plot_wallclock(raw: pd.DataFrame, titles: dict[str, str], stem, scale: str) 
                     marker=style["marker"] or "o", ms=6, capsize=2, ls="none", label=titles.get(r.method, r.method))
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
-    ax.set_xlabel("MAC speed-up (×, heads charged)")
-    ax.set_ylabel("wall-clock speed-up at batch 1 (×, vs its own backbone)")
-    ax.set_title("Figure 5: MAC savings vs milliseconds saved\n" + scale, fontsize=8)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    finish_axes(ax, "MAC speed-up (×, heads charged)", "wall-clock speed-up at batch 1 (×, vs its own backbone)",
+                "Figure 5: MAC savings vs milliseconds saved", scale, "upper left")
     save_figure(fig, stem)
