@@ -149,12 +149,11 @@ def cmd_run_costs(args) -> None:
 
 
 def cmd_run_curves(args) -> None:
-    from .plan import costs_path, curve_path, logits_path
+    from .plan import costs_path, curve_path
 
     plan = _run_plan(args)
     for method, seed in plan.reported():
-        canonical = plan.canonical[method]
-        write_curve(logits_path(plan.run, canonical, seed, plan.last_stage(canonical)),
+        write_curve(plan.final_logits(method, seed),
                     costs_path(plan.run, plan.cost_canonical[method]), plan.method(method)["policy"], method, seed,
                     curve_path(plan.run, method, seed))
     print(f"{len(plan.reported())} operating curves of run {plan.run}")

@@ -182,6 +182,15 @@ class Plan:
     def last_stage(self, method: str) -> str:
         return self.method(method)["stages"][-1]["name"]
 
+    def final_logits(self, method: str, seed: int) -> str:
+        """The exit-logit cache a method is evaluated on: its last stage's, of the job it is trained as."""
+        canonical = self.canonical[method]
+        return logits_path(self.run, canonical, seed, self.last_stage(canonical))
+
+    def final_checkpoint(self, method: str, seed: int) -> str:
+        canonical = self.canonical[method]
+        return train_path(self.run, canonical, seed, self.last_stage(canonical))
+
     def init_stage(self, method: str, stage: str) -> tuple[str, str] | None:
         """(method, stage) a stage starts from: ``init: stage1`` (same method) or ``init: backbone:finetune``."""
         init = self.stage(method, stage).get("init")

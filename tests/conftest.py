@@ -33,3 +33,27 @@ def cli_costs(directory, backbone: str, method: str) -> dict:
 @pytest.fixture
 def tiny_backbone():
     return dict(TINY_BACKBONE)
+
+
+def train_killed_and_resumed(spec, directory, monkeypatch, after_kill=lambda path: None):
+    """Train ``spec`` once uninterrupted (``full.pt``) and once killed during its third epoch, then resumed
+    (``killed.pt``; ``after_kill(path)`` runs in between) → the two checkpoints, for the test to compare."""
+    import eebench.training.loop as loop
+    from eebench.io import load_torch
+
+    loop.train_stage(spec, directory / "full.pt", progress=False)
+    real_batches, calls = loop.batches, {"n": 0}
+
+    def killed_in_epoch_3(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # the job is killed during its third epoch
+        return real_batches(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "batches", killed_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train_stage(spec, directory / "killed.pt", progress=False)
+    after_kill(directory / "killed.pt")
+    monkeypatch.setattr(loop, "batches", real_batches)
+    loop.train_stage(spec, directory / "killed.pt", progress=False)
+    return load_torch(directory / "full.pt"), load_torch(directory / "killed.pt")

@@ -2,11 +2,10 @@
 kill, and the exit-logit cache holds the evaluation split's labels in order."""
 import pytest
 import torch
+from conftest import train_killed_and_resumed
 from PIL import Image
 
-import eebench.training.loop as loop
 from eebench.evaluate import evaluate_checkpoint, load_cache
-from eebench.io import load_torch
 
 
 @pytest.fixture
@@ -26,23 +25,7 @@ def image_job(tmp_path, tiny_backbone):
 
 
 def test_image_dataset_resumes_exactly_and_caches_eval_labels(tmp_path, image_job, monkeypatch):
-    loop.train_stage(image_job, tmp_path / "full.pt", progress=False)
-    reference = load_torch(tmp_path / "full.pt")
-
-    real, calls = loop.batches, {"n": 0}
-
-    def killed_in_epoch_3(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "batches", killed_in_epoch_3)
-    with pytest.raises(KeyboardInterrupt):
-        loop.train_stage(image_job, tmp_path / "killed.pt", progress=False)
-    monkeypatch.setattr(loop, "batches", real)
-    loop.train_stage(image_job, tmp_path / "killed.pt", progress=False)
-    resumed = load_torch(tmp_path / "killed.pt")
+    reference, resumed = train_killed_and_resumed(image_job, tmp_path, monkeypatch)
     assert [r["loss"] for r in resumed["log"]] == pytest.approx([r["loss"] for r in reference["log"]])
     for key, value in reference["model"].items():
         assert torch.equal(value, resumed["model"][key]), key

@@ -1,6 +1,7 @@
 """The shared training loop: resume after a kill, NaN losses, corrupt checkpoints, the exit-logit cache."""
 import pytest
 import torch
+from conftest import train_killed_and_resumed
 
 import eebench.training.loop as loop
 from eebench.errors import EEBenchError
@@ -17,25 +18,10 @@ def job(tiny_backbone, epochs=2, loss="normal"):
 
 
 def test_resume_after_kill_gives_the_uninterrupted_result(tmp_path, tiny_backbone, monkeypatch):
-    spec = job(tiny_backbone, epochs=3)
-    loop.train_stage(spec, tmp_path / "full.pt", progress=False)
-    reference = load_torch(tmp_path / "full.pt")
+    def half_written(path):
+        assert not path.exists() and path.with_name(path.name + ".resume").exists()
 
-    real_batches, calls = loop.batches, {"n": 0}
-
-    def killed_in_epoch_3(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt  # the job is killed during its third epoch
-        return real_batches(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "batches", killed_in_epoch_3)
-    with pytest.raises(KeyboardInterrupt):
-        loop.train_stage(spec, tmp_path / "killed.pt", progress=False)
-    assert not (tmp_path / "killed.pt").exists() and (tmp_path / "killed.pt.resume").exists()
-    monkeypatch.setattr(loop, "batches", real_batches)
-    loop.train_stage(spec, tmp_path / "killed.pt", progress=False)
-    resumed = load_torch(tmp_path / "killed.pt")
+    reference, resumed = train_killed_and_resumed(job(tiny_backbone, epochs=3), tmp_path, monkeypatch, half_written)
     assert not (tmp_path / "killed.pt.resume").exists()
     assert [r["loss"] for r in resumed["log"]] == pytest.approx([r["loss"] for r in reference["log"]])
     for key, value in reference["model"].items():

@@ -53,7 +53,7 @@ def time_passes(run: Callable[[torch.Tensor], Any], inputs: torch.Tensor, passes
     return times, outputs
 
 
-def _stats(times: list[float]) -> dict[str, float]:
+def mean_std(times: list[float]) -> dict[str, float]:
     return {"mean": statistics.fmean(times), "std": statistics.stdev(times) if len(times) > 1 else 0.0}
 
 
@@ -91,12 +91,12 @@ def table5_latency(model: MultiExitModel, policy: Policy, inputs: torch.Tensor, 
     predictions = torch.cat([d.prediction.cpu() for d in decisions])
     plain = torch.cat([p.cpu() for p in plain_preds])
     num_layers = model.backbone.num_layers
-    ee = {"ms_per_image": _stats(ee_times), "mean_exit_layer": float(layers[exit_rows].double().mean()),
+    ee = {"ms_per_image": mean_std(ee_times), "mean_exit_layer": float(layers[exit_rows].double().mean()),
           "mean_executed_layers": float(layers[compute_rows].double().mean()),
           "layer_speedup": layer_speedup(layers[compute_rows], num_layers),
           "exit_histogram": dict(zip(model.row_layers, torch.bincount(exit_rows, minlength=len(layers)).tolist())),
           "compute_rows": torch.bincount(compute_rows, minlength=len(layers)).tolist()}
-    bb = {"ms_per_image": _stats(bb_times), "mean_exit_layer": float(num_layers),
+    bb = {"ms_per_image": mean_std(bb_times), "mean_exit_layer": float(num_layers),
           "mean_executed_layers": float(num_layers), "layer_speedup": 1.0}
     if labels is not None:
         labels = labels.cpu()

@@ -14,7 +14,7 @@ import torch
 
 from ..errors import fail
 from ..io import read_json, write_json
-from ..plan import Plan, costs_path, latency_path, logits_path, train_path
+from ..plan import Plan, costs_path, latency_path
 from .macs import CONVENTIONS, cumulative_macs
 from .speedup import expected_macs
 
@@ -37,14 +37,12 @@ def latency_seed(plan: Plan) -> int:
 
 
 def latency_checkpoint_path(plan: Plan, method: str) -> str:
-    canonical = plan.canonical[method]
-    return train_path(plan.run, canonical, latency_seed(plan), plan.last_stage(canonical))
+    return plan.final_checkpoint(method, latency_seed(plan))
 
 
 def latency_caches(plan: Plan, method: str) -> list[str]:
     """The exit-logit caches (one per seed) the operating point is chosen on."""
-    canonical = plan.canonical[method]
-    return [logits_path(plan.run, canonical, s, plan.last_stage(canonical)) for s in plan.seeds]
+    return [plan.final_logits(method, s) for s in plan.seeds]
 
 
 def latency_spec(plan: Plan) -> dict[str, Any]:

@@ -58,6 +58,12 @@ def operating_params(per_seed: pd.DataFrame, report_cfg: dict[str, Any]) -> dict
     return {c[6:]: point[c] for c in param_columns(mc)}
 
 
+def format_setting(params: dict[str, Any]) -> str:
+    """An operating point as the tables name it (``threshold=0.3, patience=2``)."""
+    return ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{k}={v}"
+                     for k, v in params.items())
+
+
 def describe_rule(rule: dict[str, Any]) -> str:
     if rule["rule"] == "fixed":
         return f"each method at the fixed policy setting {rule.get('params')}"
@@ -80,7 +86,7 @@ def summarize(per_seed: pd.DataFrame, report_cfg: dict[str, Any], has_exits: boo
     point = operating_point(mc, report_cfg["operating_point"])
     lo, hi = report_cfg["auc_speedup_range"]
     row = {f"{m}_{stat}": float(point[m if stat == "mean" else f"{m}_std"]) for m in METRICS for stat in ("mean", "std")}
-    row["setting"] = ", ".join(f"{c[6:]}={point[c]:g}" for c in param_columns(mc)) if has_exits else "full depth"
+    row["setting"] = format_setting({c[6:]: point[c] for c in param_columns(mc)}) if has_exits else "full depth"
     if has_exits:
         aucs = pd.Series([curve_auc(g, lo, hi) for _, g in per_seed.groupby("seed")])
         row["auc_mean"], row["auc_std"] = float(aucs.mean()), float(aucs.std(ddof=0))

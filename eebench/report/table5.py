@@ -9,13 +9,8 @@ import pandas as pd
 
 from .figures import finish_axes, save_figure
 from .style import method_style
+from .summary import format_setting
 from .tables import write_table
-
-
-def _setting(params: dict[str, Any]) -> str:
-    """As Table 1 names its operating points (``threshold=0.3``)."""
-    return ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{k}={v}"
-                     for k, v in params.items())
 
 
 def table5(latency: dict[str, Any], titles: dict[str, str], out_dir, scale: str,
@@ -28,7 +23,7 @@ def table5(latency: dict[str, Any], titles: dict[str, str], out_dir, scale: str,
         ee, bb = r["early_exit"], r["backbone"]
         has_exits = len(r["row_layers"]) > 1
         params = r["policy_spec"].get("params") or {}
-        point = _setting({k: params[k] for k in r.get("swept", params) if k in params})
+        point = format_setting({k: params[k] for k in r.get("swept", params) if k in params})
         display.append({
             "Method": titles.get(method, method),
             f"MACs (G, {conv})": f"{ee['expected_macs'][conv] / 1e9:.4f}",

@@ -25,8 +25,7 @@ for _run, _plan in PLANS.items():
         name:
             f"curves{_tag}"
         input:
-            caches=sorted({logits_path(_run, c, s, _plan.last_stage(c))
-                           for c, s in ((_plan.canonical[m], s) for m, s in _plan.reported())}),
+            caches=sorted({_plan.final_logits(m, s) for m, s in _plan.reported()}),
             costs=[costs_path(_run, c) for c in _costed],
         output:
             [curve_path(_run, m, s) for m, s in _plan.reported()],

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 
@@ -108,10 +107,10 @@ def calibrated(entropies: torch.Tensor, fractions: list[float]):
 
 
 def timed(run, inputs, passes, device) -> tuple[dict, list]:
-    from eebench.inference.latency import time_passes
+    from eebench.inference.latency import mean_std, time_passes
 
     times, outs = time_passes(run, inputs, passes, device)
-    return {"mean": statistics.fmean(times), "std": statistics.stdev(times) if len(times) > 1 else 0.0}, outs
+    return mean_std(times), outs
 
 
 def throughput(run, x: torch.Tensor, iters: int) -> float:
@@ -160,14 +159,15 @@ def bench(heads: str, args, device, dtype) -> dict:
     points += [("full model (every head, no exit)", forced(rows, rows - 1)), ("mixed", mixed)]
 
     if args.cpu_dry_run:  # eager stand-ins with the graph classes' interfaces
-        from eebench.inference.pipeline import StagedExits as GraphedExits  # noqa: F811
+        from eebench.inference.pipeline import StagedExits
 
-        def GraphedForward(fn, example):  # noqa: N802, F811
-            return fn
-    plain_graph = GraphedForward(model.backbone, x[:1])
+        exits_class, forward_class = StagedExits, (lambda fn, example: fn)
+    else:
+        exits_class, forward_class = GraphedExits, GraphedForward
+    plain_graph = forward_class(model.backbone, x[:1])
     backbone_ms = {"eager": timed(lambda xi: model.backbone(xi), x, args.passes, device)[0],
                    "graph": timed(plain_graph, x, args.passes, device)[0]}
-    graphed = {decide: GraphedExits(model, x[:1], decide=decide) for decide in ("host", "device")}
+    graphed = {decide: exits_class(model, x[:1], decide=decide) for decide in ("host", "device")}
 
     def eager_path(policy):
         return lambda xi: (early_exit(model, policy, xi), None)
