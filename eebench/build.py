@@ -17,6 +17,9 @@ def backbone_kwargs(spec: dict[str, Any]) -> dict[str, Any]:
 def build_model(backbone: dict[str, Any], method: dict[str, Any], num_classes: int, pretrained: bool | None = None,
                 attn_implementation: str | None = None) -> MultiExitModel:
     """``pretrained``/``attn_implementation`` override the spec (costs use random init and eager attention)."""
+    from .plugins import load_recorded
+
+    load_recorded(method.get("plugins"))  # a user head's file, as the run plan recorded it
     kw = backbone_kwargs(backbone)
     if pretrained is not None:
         kw["pretrained"] = pretrained

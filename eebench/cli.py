@@ -219,6 +219,88 @@ def cmd_latency(args) -> None:
         write_json(args.json, result)
 
 
+def cmd_run_store(args) -> None:
+    from .leaderboard.store import store_rows, write_store
+    from .plan import store_path
+
+    plan = _run_plan(args)
+    df = store_rows(plan)
+    write_store(df, store_path(plan.run), store_path(plan.run, "csv"))
+    print(f"{len(df)} store rows of run {plan.run}: {store_path(plan.run)}")
+
+
+def _samples(plan) -> dict:
+    """Per-sample replays of every method's sweep (the bootstrap's input), from the run's logit caches."""
+    from .evaluate import load_cache
+    from .leaderboard.board import per_sample
+
+    return {m: {s: per_sample(load_cache(plan.final_logits(m, s)), plan.method(m)["policy"]) for s in plan.seeds}
+            for m in plan.methods if plan.method(m)["exit_layers"]}
+
+
+def cmd_leaderboard(args) -> None:
+    from .leaderboard.board import leaderboard, options
+    from .leaderboard.render import write_leaderboard
+    from .leaderboard.store import read_store, validate
+    from .plan import Plan, load_config, validate_config
+
+    config = validate_config(_json_arg(args.config_json)) if args.config_json else load_config(args.configfile)
+    store = read_store(args.store)
+    validate(store)
+    opts = options(config)
+    samples = None
+    if args.config_json or args.bootstrap_from_run:
+        plan = Plan(config)
+        samples = _samples(plan) if opts["bootstrap"] else None
+    res = leaderboard(store, opts, samples)
+    out = args.out_dir or f"reports/{config['run']}"
+    write_leaderboard(res, store, opts, out, config["run"])
+    print(res["board"][["rank", "method", "area_mean"]].to_string(index=False))
+    print(f"wrote leaderboard.md, leaderboard.csv, leaderboard.html to {out}")
+
+
+def cmd_merge(args) -> None:
+    from .leaderboard.store import merge, read_store, write_store
+
+    df = merge([read_store(p) for p in args.stores])
+    csv = args.out[: -len(".parquet")] + ".csv" if args.out.endswith(".parquet") else None
+    write_store(df, args.out, csv)
+    print(f"{len(df)} rows from {len(args.stores)} stores → {args.out}")
+
+
+def cmd_validate(args) -> None:
+    from .leaderboard.store import read_store, validate
+
+    df = read_store(args.store)
+    validate(df, read_store(args.against) if args.against else None)
+    print(f"{args.store}: {len(df)} rows, one protocol")
+
+
+def cmd_new_head(args) -> None:
+    from .leaderboard.scaffold import new_head
+
+    for f in new_head(args.name, args.dir):
+        print(f"wrote {f}")
+    print(f"next: eebench check-head {args.name} --plugin {args.dir}/{args.name}.py")
+
+
+def cmd_check_head(args) -> None:
+    from .leaderboard.headcheck import check_head
+    from .plugins import load_plugin_files
+
+    load_plugin_files(args.plugin)
+    check_head(args.name)
+
+
+def cmd_compare(args) -> None:
+    from .leaderboard.compare import compare
+
+    rc = compare(args.head, args.configfile, args.scheme, args.policy, args.plugin, args.profile, args.cores,
+                 args.snakemake_args)
+    if rc:
+        raise fail(f"snakemake exited with code {rc}", "see its log above (results/<run>/logs/)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="eebench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     from . import __version__
@@ -293,6 +375,50 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config-json", help="the validated config as JSON (what the DAG passes)")
     s.add_argument("--out-dir", help="default: reports/<run>")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("run-store", help="(DAG step) every operating point of a run → results/<run>/store.parquet")
+    s.add_argument("--config-json", required=True, help="the run's validated config as JSON")
+    s.set_defaults(func=cmd_run_store)
+
+    s = sub.add_parser("leaderboard", help="(DAG step) a results store → leaderboard.{md,csv,html}")
+    s.add_argument("--store", required=True, help="a store (.parquet or .csv), e.g. one written by eebench merge")
+    s.add_argument("--configfile", default="config/default.yaml", help="the run whose report options apply")
+    s.add_argument("--config-json", help="the validated config as JSON (what the DAG passes)")
+    s.add_argument("--bootstrap-from-run", action="store_true",
+                   help="read the run's logit caches for the bootstrap interval (the DAG does)")
+    s.add_argument("--out-dir", help="default: reports/<run>")
+    s.set_defaults(func=cmd_leaderboard)
+
+    s = sub.add_parser("merge", help="combine results stores (keep the last row per key)")
+    s.add_argument("stores", nargs="+", help="stores in order; later ones win")
+    s.add_argument("--out", required=True, help="merged store (.parquet; a .csv mirror is written beside it)")
+    s.set_defaults(func=cmd_merge)
+
+    s = sub.add_parser("validate", help="refuse store rows measured under another protocol (one line naming the field)")
+    s.add_argument("store")
+    s.add_argument("--against", help="the leaderboard's store whose protocol the rows must share")
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("new-head", help="scaffold a head file, its recipe stanza and a test")
+    s.add_argument("name")
+    s.add_argument("--dir", default="my_heads", help="where to write NAME.py, NAME.yaml, test_NAME.py")
+    s.set_defaults(func=cmd_new_head)
+
+    s = sub.add_parser("check-head", help="build a head on tiny ViT/DeiT/Swin: shapes, backward, determinism, MACs")
+    s.add_argument("name")
+    s.add_argument("--plugin", action="append", default=[], help="a head file to import first (repeatable)")
+    s.set_defaults(func=cmd_check_head)
+
+    s = sub.add_parser("compare", help="train and rank a new head against the run's methods (reuses cached results)")
+    s.add_argument("--head", required=True)
+    s.add_argument("--configfile", default="config/default.yaml")
+    s.add_argument("--scheme", help="training scheme (normal, weighted, distillation, alternating, two_stage)")
+    s.add_argument("--policy", help="exit policy, with the sweep grid of the baseline recipe that uses it")
+    s.add_argument("--plugin", action="append", default=[], help="the head's file (added to the config's plugins)")
+    s.add_argument("--profile", help="a Snakemake profile, e.g. profiles/slurm")
+    s.add_argument("--cores", default="all")
+    s.add_argument("snakemake_args", nargs=argparse.REMAINDER, help="after --: passed to snakemake")
+    s.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("latency", help="Table 5 wall-clock: batch-1 live early exit vs the plain backbone (ms/img)")
     s.add_argument("--checkpoint", required=True, help="a checkpoint written by eebench train")

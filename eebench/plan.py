@@ -111,6 +111,9 @@ class Plan:
         self.seeds = list(config["seeds"])
         self.num_layers = _depth(json.dumps(config["backbone"], sort_keys=True))
         self.family = _family(config["backbone"]["name"])  # recipes pick heads/positions by backbone family
+        from .plugins import load_plugin_files
+
+        self.plugin_heads = load_plugin_files(config.get("plugins"))  # user head files: registered before resolving
         self.methods = {name: self._resolve(name, over) for name, over in (config["methods"] or {}).items()}
         if not self.methods:
             raise fail("the config lists no methods", "add at least one under 'methods:' (see `eebench list methods`)")
@@ -139,8 +142,12 @@ class Plan:
 
     def _resolve(self, name: str, overrides: dict | None, training: dict | None = None) -> dict[str, Any]:
         """A recipe resolved for this run's backbone (depth, family) and training defaults."""
-        return resolve_method(name, overrides, self.num_layers, training or self.config["training"],
+        from .plugins import plugin_record
+
+        spec = resolve_method(name, overrides, self.num_layers, training or self.config["training"],
                               self.config.get("extra_recipe_dirs", []), family=self.family)
+        plugins = plugin_record([h["type"] for h in spec["heads"]], self.plugin_heads)
+        return {**spec, "plugins": plugins} if plugins else spec  # only a plugin head's jobs carry its file
 
     def _add_ablations(self, abl: dict[str, Any]) -> None:
         from .ablations import build_variants
@@ -207,18 +214,19 @@ def training_key(method: dict[str, Any]) -> str:
     """What decides a trained model: architecture (not its name) and the stages with every hyper-parameter."""
     import json
 
-    return json.dumps({k: method[k] for k in ("exit_layers", "heads", "lte", "stages")}, sort_keys=True)
+    return json.dumps({k: method[k] for k in ("exit_layers", "heads", "lte", "stages", "plugins") if k in method},
+                      sort_keys=True)
 
 
 def arch_key(method: dict[str, Any]) -> str:
     import json
 
-    return json.dumps({k: method[k] for k in ("exit_layers", "heads", "lte")}, sort_keys=True)
+    return json.dumps({k: method[k] for k in ("exit_layers", "heads", "lte", "plugins") if k in method}, sort_keys=True)
 
 
 def architecture(method: dict[str, Any]) -> dict[str, Any]:
     """The part of a method spec that fixes the model (what costs depend on)."""
-    return {k: method[k] for k in ("name", "exit_layers", "heads", "lte")}
+    return {k: method[k] for k in ("name", "exit_layers", "heads", "lte", "plugins") if k in method}
 
 
 def train_path(run: str, method: str, seed: int, stage: str) -> str:
@@ -241,3 +249,8 @@ def curve_path(run: str, method: str, seed: int) -> str:
 def latency_path(run: str) -> str:
     """Table 5's measurements of a run (one job times every method, see ``eebench.measure.wallclock``)."""
     return f"results/{run}/latency.json"
+
+
+def store_path(run: str, ext: str = "parquet") -> str:
+    """The run's results store: every operating point of every method and seed (long format, provenance per row)."""
+    return f"results/{run}/store.{ext}"

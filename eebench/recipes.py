@@ -94,7 +94,8 @@ def resolve_method(name: str, overrides: dict | None, num_layers: int, training:
     hyper-parameters filled in."""
     overrides = dict(overrides or {})
     stage_over = overrides.pop("stages", {}) or {}
-    recipe = for_family(load_recipe(name, extra_dirs), family)
+    # ``recipe: mlp_normal`` builds this method from another recipe (a new head compared under a baseline's protocol)
+    recipe = for_family(load_recipe(overrides.pop("recipe", name), extra_dirs), family)
     for key in ("heads", "positions"):  # a new head layout or position list replaces the recipe's whole
         if key in overrides:
             recipe[key] = overrides.pop(key)

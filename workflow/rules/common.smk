@@ -4,7 +4,8 @@ import json
 import re
 
 from eebench.measure.wallclock import latency_spec
-from eebench.plan import Plan, architecture, costs_path, curve_path, expand_grid, latency_path, logits_path, train_path
+from eebench.plan import (Plan, architecture, costs_path, curve_path, expand_grid, latency_path, logits_path,
+                          store_path, train_path)
 
 PLANS = {name: Plan(cfg) for name, cfg in expand_grid(config).items()}
 # every method a training job may be for, over all runs (identical specs are trained once)
@@ -48,4 +49,8 @@ def report_outputs(run):
         outs += [f"reports/{run}/fig4_num_exits.png", f"reports/{run}/fig4_num_exits.pdf"]
     if p.config.get("latency"):
         outs += [f"reports/{run}/fig5_wallclock.png", f"reports/{run}/fig5_wallclock.pdf"]
-    return outs
+    return outs + leaderboard_outputs(run)
+
+
+def leaderboard_outputs(run):
+    return [f"reports/{run}/leaderboard.{ext}" for ext in ("md", "csv", "html")]

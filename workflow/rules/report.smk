@@ -12,7 +12,8 @@ for _run, _plan in PLANS.items():
             latency=[latency_path(_run)] if _plan.config.get("latency") else [],
         output:
             report(
-                [o for o in report_outputs(_run) if o.endswith((".md", ".csv", ".tex"))],
+                [o for o in report_outputs(_run) if o.endswith((".md", ".csv", ".tex"))
+                 and o not in leaderboard_outputs(_run)],
                 category="Tables",
                 subcategory=_run,
                 caption="../report/tables.rst",

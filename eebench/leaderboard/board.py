@@ -1,0 +1,158 @@
+"""The ranked board of a results store: scores per method and seed, mean ± std over seeds, a bootstrap interval over
+test samples for the area score, the pairwise area-between-curves matrix, Pareto membership, and the paper's
+published rows kept apart as "reported"."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import scores
+from .store import STATIC
+
+
+def _front(points: pd.DataFrame):
+    return scores.envelope(points["layer_speedup"], points["metric_value"])
+
+
+def seed_scores(points: pd.DataFrame, base_metric: float | None, ref: pd.DataFrame | None, opts: dict) -> dict:
+    """Every score of one method and seed, from its swept points (and the backbone's metric, the reference curve)."""
+    conv, (lo, hi) = opts["macs_convention"], opts["speedup_range"]
+    front = _front(points)
+    out: dict[str, Any] = {"area": scores.area(front, lo, hi)}
+    for s in opts["speedups"]:
+        out[f"at_{s:g}x"] = scores.value_at(front, s)
+    for r in opts["retention"]:
+        out[f"speedup_at_{r * 100:g}"] = (scores.max_speedup_at(front, r * base_metric)
+                                          if base_metric is not None else None)
+    macs = points[f"expected_macs_{conv}"]
+    out["elue"] = (scores.elue_gain(macs, points["metric_value"], ref[f"expected_macs_{conv}"], ref["metric_value"])
+                   if ref is not None and len(ref) else None)
+    return out
+
+
+def _mean_std(values) -> tuple[float | None, float | None]:
+    v = [x for x in values if x is not None and not (isinstance(x, float) and np.isnan(x))]
+    if len(v) < len(values) or not v:  # a score some seed cannot reach is not averaged over the others
+        return None, None
+    return float(np.mean(v)), float(np.std(v, ddof=0))
+
+
+def reference_curve(store: pd.DataFrame, reference: str | None, seed: int, conv: str) -> tuple[str | None, pd.DataFrame]:
+    """ELUE-style reference: the truncated exits of the reference multi-exit model plus the backbone's full-depth
+    point (the backbone truncated at each exit, as far as a run has one)."""
+    static = store[store["policy"] == STATIC]
+    name = reference if reference in set(static["method"]) else (static["method"].iloc[0] if len(static) else None)
+    if name is None:
+        return None, pd.DataFrame()
+    ref = static[(static["method"] == name) & (static["seed"] == seed)]
+    base = store[(store["exit_positions"] == "[]") & (store["seed"] == seed) & (store["policy"] != STATIC)]
+    return name, pd.concat([ref, base])
+
+
+def bootstrap_area(samples: dict[int, list[tuple[np.ndarray, np.ndarray, int]]], lo: float, hi: float,
+                   n_boot: int, seed: int = 0) -> tuple[float, float] | None:
+    """95 % interval of the seed-mean area score, resampling test samples (the same resample for every seed: they
+    share one test split). ``samples[seed]`` = per swept point (correct[N], executed layers[N], L)."""
+    if not samples or n_boot <= 0:
+        return None
+    n = len(next(iter(samples.values()))[0][0])
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(n, np.full(n, 1 / n), size=n_boot).astype(float)  # [B, N] counts
+    total = np.zeros(n_boot)
+    for pts in samples.values():
+        correct = np.stack([c for c, _, _ in pts]).astype(float)  # [P, N]
+        executed = np.stack([e for _, e, _ in pts]).astype(float)
+        depth = pts[0][2]
+        acc = weights @ correct.T / n  # [B, P]
+        speed = depth / (weights @ executed.T / n)
+        total += [scores.area(scores.envelope(speed[b], acc[b]), lo, hi) for b in range(n_boot)]
+    dist = total / len(samples)
+    return float(np.percentile(dist, 2.5)), float(np.percentile(dist, 97.5))
+
+
+def per_sample(cache: dict, policy: dict) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """Replay a policy's sweep on a logit cache, keeping per-sample correctness and executed depth (what the curve's
+    accuracy and layer speed-up average)."""
+    from ..curves import logged_layers, sweep_points
+    from ..policies import build_policy
+
+    logits, labels = cache["logits"], cache["labels"]
+    logged = logged_layers(cache["row_layers"], cache["num_layers"], policy.get("exit_layer_convention", "correct"))
+    out = []
+    for point in sweep_points(policy)[:1] if logits.shape[0] == 1 else sweep_points(policy):
+        d = build_policy(policy["name"], **{**policy.get("params", {}), **point}).decide(logits, **cache.get("extra", {}))
+        out.append(((d.prediction == labels).numpy(), logged[d.compute_index].numpy(), cache["num_layers"]))
+    return out
+
+
+def leaderboard(store: pd.DataFrame, opts: dict, samples: dict | None = None) -> dict[str, Any]:
+    """→ {"board": ranked DataFrame (raw numbers), "pairwise": {row: {column: area_between}}, "reference": name, "points": mean curves}."""
+    conv, (lo, hi) = opts["macs_convention"], opts["speedup_range"]
+    swept = store[store["policy"] != STATIC]
+    base_methods = list(dict.fromkeys(swept.loc[swept["exit_positions"] == "[]", "method"]))
+    base = "backbone" if "backbone" in base_methods else (base_methods[0] if base_methods else None)
+    # mean over seeds at each setting: the points Pareto membership and the plot use
+    keys = ["method", "policy", "policy_params"]
+    means = swept.groupby(keys, sort=False)[["metric_value", "layer_speedup", f"expected_macs_{conv}"]].mean().reset_index()
+    on_front = scores.pareto_mask(means[f"expected_macs_{conv}"], means["metric_value"])
+    means["pareto"] = on_front
+    rows, fronts, ref_name = [], {}, None
+    for method, grp in swept.groupby("method", sort=False):
+        per_seed = []
+        for seed, pts in grp.groupby("seed"):
+            b = swept[(swept["method"] == base) & (swept["seed"] == seed)]["metric_value"] if base else []
+            ref_name, ref = reference_curve(store, opts.get("reference"), seed, conv)
+            per_seed.append(seed_scores(pts, float(b.iloc[0]) if len(b) else None, ref, opts))
+        row = {"method": method, "title": grp["title"].iloc[0], "seeds": int(grp["seed"].nunique()),
+               "has_exits": grp["exit_positions"].iloc[0] != "[]"}
+        for k in per_seed[0]:
+            row[f"{k}_mean"], row[f"{k}_std"] = _mean_std([s[k] for s in per_seed])
+        mpts = means[means["method"] == method]
+        row["pareto_points"] = int(mpts["pareto"].sum())
+        row["points"] = int(len(mpts))
+        row["params"] = int(grp["params"].iloc[0])
+        row["full_macs"] = float(grp[f"full_macs_{conv}"].iloc[0])
+        row["min_macs"] = float(mpts[f"expected_macs_{conv}"].min())
+        ci = bootstrap_area((samples or {}).get(method, {}), lo, hi, opts.get("bootstrap", 0))
+        row["area_ci_lo"], row["area_ci_hi"] = ci if ci else (None, None)
+        row["highlight"] = method in (opts.get("highlight") or [])
+        rows.append(row)
+        fronts[method] = _front(mpts)
+    board = pd.DataFrame(rows)
+    ranked = board[board["has_exits"]].sort_values("area_mean", ascending=False, kind="stable")
+    board = pd.concat([ranked, board[~board["has_exits"]]], ignore_index=True)
+    board.insert(0, "rank", [i + 1 if e else None for i, e in enumerate(board["has_exits"])])
+    board["rank"] = board["rank"].astype("Int64")
+    names = list(ranked["method"])
+    pair = {a: {b: None if a == b else scores.area_between(fronts[a], fronts[b], lo, hi) for b in names}
+            for a in names}
+    return {"board": board, "pairwise": pair, "reference": ref_name, "baseline": base, "means": means}
+
+
+def reported_rows(setting: dict | None) -> pd.DataFrame:
+    """The LGViT paper's Table 1 rows of the setting this run stands in for: shown, never ranked (other scale)."""
+    from ..report.paper_vs_ours import load_paper
+
+    if not setting:
+        return pd.DataFrame()
+    cells = [c for c in load_paper()["tables"]["table1"]["cells"]
+             if c["backbone"] == setting.get("backbone") and c["dataset"] == setting.get("dataset")]
+    return pd.DataFrame([{"method": c["method"], "accuracy (%)": c["accuracy"], "MACs (G)": c["macs_g"],
+                          "speed-up (×)": c["speedup"], "#params (M)": c["params_m"]} for c in cells])
+
+
+def options(config: dict, highlight=None) -> dict:
+    rep, lb = config["report"], config.get("leaderboard") or {}
+    return {"macs_convention": rep.get("macs_convention", "paper"),
+            "speedup_range": list(rep.get("auc_speedup_range", [1.0, 3.0])),
+            "speedups": lb.get("speedups", [1.5, 2.0, 3.0]), "retention": lb.get("retention", [0.99, 0.985]),
+            "reference": lb.get("reference", "sdn"), "bootstrap": lb.get("bootstrap", 200),
+            "highlight": list(highlight if highlight is not None else lb.get("highlight", [])),
+            "paper_setting": rep.get("paper_setting")}
+
+
+def as_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)

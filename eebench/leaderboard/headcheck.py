@@ -1,0 +1,92 @@
+"""``eebench check-head NAME`` (like ``benchopt test``): a head is built on tiny ViT, DeiT and Swin layouts (and a
+text one where a tiny text backbone is registered), and must return logits of the right shape, train for one backward
+step, be deterministic under a seed, and have its MACs counted by fvcore."""
+from __future__ import annotations
+
+import torch
+
+from ..errors import fail
+
+NUM_CLASSES = 5
+BATCH = 3
+
+
+def tiny_backbones() -> list[str]:
+    """One tiny preset per family (vit, deit, swin, and any other family with a 'tiny' preset, e.g. text)."""
+    from ..backbones import BACKBONES
+
+    chosen: dict[str, str] = {"vit": "vit_tiny_digits", "deit": "deit_tiny_digits", "swin": "swin_tiny_test"}
+    for name in BACKBONES.names():
+        fam = BACKBONES.get(name).family
+        if "tiny" in name and fam not in chosen:
+            chosen[fam] = name
+    return list(chosen.values())
+
+
+def _model(backbone: str, head: str, positions: list[int] | None = None):
+    from ..build import build_model
+
+    torch.manual_seed(0)
+    spec = {"name": backbone, "pretrained": False}
+    if backbone.startswith(("vit_tiny", "deit_tiny")):
+        spec.update(hidden_size=32, num_attention_heads=2, intermediate_size=64)
+    from .. import build as _b
+    from ..backbones import build_backbone
+
+    bb = build_backbone(backbone, NUM_CLASSES, **_b.backbone_kwargs(spec))
+    exits = positions or list(range(1, bb.num_layers))
+    return build_model(spec, {"exit_layers": exits, "heads": [{"type": head}] * len(exits), "lte": False},
+                       NUM_CLASSES, attn_implementation="eager")
+
+
+def _inputs(model):
+    from ..measure.macs import example_input
+
+    x = example_input(model)
+    return torch.randn(BATCH, *x.shape[1:], generator=torch.Generator().manual_seed(1))
+
+
+def check_head(name: str, log=print) -> None:
+    from ..heads import HEADS
+
+    HEADS.get(name)  # unknown name: one line listing the known heads
+    for backbone in tiny_backbones():
+        model = _model(backbone, name)
+        x = _inputs(model)
+        hidden, ctx = model.backbone.embed(x)
+        for layer in range(1, model.backbone.num_layers):
+            hidden = model.backbone.block(layer, hidden, ctx)
+            if layer in model.exit_layers:
+                out = model.heads[model.exit_layers.index(layer)](hidden, ctx.mask)
+                logits = getattr(out, "logits", out)
+                if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (BATCH, NUM_CLASSES):
+                    got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(out).__name__
+                    raise fail(f"head {name!r} on {backbone} (after block {layer}) returned logits of shape {got}, "
+                               f"expected {(BATCH, NUM_CLASSES)}",
+                               "return HeadOutput(logits) with logits of shape [batch, num_classes]")
+        out = model(x)
+        loss = sum(torch.nn.functional.cross_entropy(l, torch.arange(BATCH) % NUM_CLASSES) for l in out.exit_logits)
+        loss.backward()
+        grads = [p.grad for p in model.heads.parameters()]
+        if not grads or any(g is None for g in grads) or not all(torch.isfinite(g).all() for g in grads):
+            raise fail(f"head {name!r} on {backbone}: one backward step left parameters without a finite gradient",
+                       "every head parameter must take part in the logits")
+        again = _model(backbone, name)
+        runs = []
+        for m in (model, again):  # same seed for the weights and for any dropout in the forward pass
+            torch.manual_seed(2)
+            runs.append(m(x).exit_logits)
+        same = all(torch.equal(a, b) for a, b in zip(*runs))
+        if not same:
+            raise fail(f"head {name!r} on {backbone} is not deterministic under a fixed seed",
+                       "draw randomness only from torch's seeded generators")
+        from ..measure.macs import cost_summary
+
+        with torch.no_grad():
+            costs = cost_summary(model)
+        macs = {c: costs["macs"][c]["heads"] for c in costs["macs"]}
+        if macs["full"] <= 0:
+            raise fail(f"fvcore counts no MACs for head {name!r} on {backbone}",
+                       "build the head from nn.Linear/nn.Conv or other fvcore-counted ops")
+        log(f"ok {name} on {backbone}: logits {(BATCH, NUM_CLASSES)} at blocks {model.exit_layers}, backward, "
+            f"deterministic, head MACs paper {macs['paper']:,.0f} / full {macs['full']:,.0f}")
