@@ -133,8 +133,8 @@ def test_editing_one_hyperparameter_reruns_only_its_jobs(finished_run):
     cfg["methods"]["mlp_normal"] = {"stages": {"train": {"lr": 1e-3}}}
     (finished_run / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     counts = job_counts(snakemake(finished_run, "-n"))
-    # mlp_normal's one training job, then its evaluation, curve, and the report; nothing of lgvit or the backbone
-    assert counts == {"train": 1, "curves": 1, "report": 1, "all": 1}, counts
+    # mlp_normal's one training job, then its curve, the report, store and leaderboard; nothing of lgvit or the backbone
+    assert counts == {"train": 1, "curves": 1, "report": 1, "store": 1, "leaderboard": 1, "all": 1}, counts
 
 
 def test_shared_stage_reruns_every_method_built_on_it(finished_run):

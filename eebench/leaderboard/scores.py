@@ -59,11 +59,12 @@ def max_speedup_at(front, target: float) -> float | None:
 
 def elue_gain(macs, metrics, ref_macs, ref_metrics) -> float | None:
     """(d) ELUE-style: mean of metric − R(MACs) over the method's points inside the reference's MAC range, where R
-    joins the reference curve's best points (metric vs MACs, lower MACs better) by straight lines."""
+    joins the reference curve's best points (metric vs MACs, lower MACs better) by straight lines and stays flat
+    past its best point (that metric is reachable with fewer MACs) up to the reference's largest MACs."""
     rx, ry = envelope(-np.asarray(ref_macs, float), ref_metrics)  # 'faster' = fewer MACs
     rx, ry = -rx[::-1], ry[::-1]  # MACs increasing, metric increasing
     x, y = np.asarray(macs, float), np.asarray(metrics, float)
-    inside = (x >= rx[0] - 1e-9) & (x <= rx[-1] + 1e-9)
+    inside = (x >= rx[0] - 1e-9) & (x <= np.max(ref_macs) + 1e-9)
     if not inside.any():
         return None
     return float(np.mean(y[inside] - np.interp(x[inside], rx, ry)))
