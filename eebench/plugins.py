@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import fail
 
-_LOADED: dict[Path, dict[str, list[str]]] = {}  # resolved file → {registry kind: names it registered}
+_LOADED: dict[Path, tuple[str, dict[str, list[str]]]] = {}  # resolved file → (path as given, {kind: names})
 
 
 def _registries():
@@ -29,7 +29,7 @@ def file_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def load_plugin_files(paths) -> dict[str, Path]:
+def load_plugin_files(paths) -> dict[str, str]:
     """Import every plugin file (once); → {head name: file} for the heads they registered."""
     regs = _registries()
     for p in paths or []:
@@ -49,15 +49,16 @@ def load_plugin_files(paths) -> dict[str, Path]:
         except Exception as err:  # a plugin's own bug: name the file and the error in one line
             sys.modules.pop(name, None)
             raise fail(f"plugin file {p} failed to import ({type(err).__name__}: {err})", "fix the file") from err
-        _LOADED[key] = {k: sorted(set(r._items) - before[k]) for k, r in regs.items()}
+        _LOADED[key] = (str(p), {k: sorted(set(r._items) - before[k]) for k, r in regs.items()})
     return plugin_heads()
 
 
-def plugin_heads() -> dict[str, Path]:
-    return {h: f for f, items in _LOADED.items() for h in items.get("heads", [])}
+def plugin_heads() -> dict[str, str]:
+    """{head name: its file as first given} (relative paths stay relative: results move with the run directory)."""
+    return {h: given for given, items in _LOADED.values() for h in items.get("heads", [])}
 
 
-def plugin_record(head_types, paths_by_head: dict[str, Path]) -> list[dict[str, str]]:
+def plugin_record(head_types, paths_by_head: dict[str, str]) -> list[dict[str, str]]:
     """The plugin files a method's heads come from, as its spec records them: path as given and content hash."""
     files = sorted({str(paths_by_head[t]) for t in head_types if t in paths_by_head})
     return [{"path": f, "sha256": file_hash(f)} for f in files]
