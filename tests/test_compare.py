@@ -99,6 +99,11 @@ def test_store_merge_and_validate_from_the_command_line(compared, tmp_path):
     assert main(["merge", str(store), str(store), "--out", str(tmp_path / "m.parquet")]) == 0
     assert len(pd.read_parquet(tmp_path / "m.parquet")) == len(pd.read_parquet(store))
     assert (tmp_path / "m.csv").is_file()
+    # a merged store is ranked without the run's caches (no bootstrap interval then)
+    assert main(["leaderboard", "--store", str(tmp_path / "m.parquet"), "--configfile",
+                 str(compared["work"] / "lb.yaml"), "--out-dir", str(tmp_path / "board")]) == 0
+    board = pd.read_csv(tmp_path / "board" / "leaderboard.csv").set_index("method")
+    assert "gated" in board.index and pd.isna(board.loc["gated", "area_ci_lo"])
 
 
 def test_html_loads_in_headless_chromium_without_console_errors(compared, tmp_path):

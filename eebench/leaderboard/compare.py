@@ -61,6 +61,11 @@ def compare(head: str, configfile: str, scheme: str | None = None, policy: str |
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(cfg, sort_keys=False))
     plans = [Plan(c) for c in expand_grid(load_config(out)).values()]  # plans now: a bad head or option fails here
+    from ..heads import HEADS
+
+    for p in plans:
+        for h in p.method(head)["heads"]:
+            HEADS.get(h["type"])  # an unknown head (no --plugin, no entry point) fails before any job starts
     for p in plans:
         m = p.method(head)
         print(f"compare {head} in run {p.run}: backbone {p.config['backbone']['name']} "
