@@ -35,7 +35,8 @@ def load_plugin_files(paths) -> dict[str, str]:
     for p in paths or []:
         path = Path(p)
         if not path.is_file():
-            raise fail(f"plugin file {p} does not exist", "fix the path under 'plugins:' (relative to the run directory)")
+            raise fail(f"plugin file {p} does not exist",
+                       "fix the path under 'plugins:' (relative to the run directory)")
         key = path.resolve()
         if key in _LOADED:
             continue

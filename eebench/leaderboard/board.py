@@ -40,7 +40,8 @@ def _mean_std(values) -> tuple[float | None, float | None]:
     return float(np.mean(v)), float(np.std(v, ddof=0))
 
 
-def reference_curve(store: pd.DataFrame, reference: str | None, seed: int, conv: str) -> tuple[str | None, pd.DataFrame]:
+def reference_curve(store: pd.DataFrame, reference: str | None, seed: int,
+                    conv: str) -> tuple[str | None, pd.DataFrame]:
     """ELUE-style reference: the truncated exits of the reference multi-exit model plus the backbone's full-depth
     point (the backbone truncated at each exit, as far as a run has one)."""
     static = store[store["policy"] == STATIC]
@@ -83,20 +84,23 @@ def per_sample(cache: dict, policy: dict) -> list[tuple[np.ndarray, np.ndarray, 
     logged = logged_layers(cache["row_layers"], cache["num_layers"], policy.get("exit_layer_convention", "correct"))
     out = []
     for point in sweep_points(policy)[:1] if logits.shape[0] == 1 else sweep_points(policy):
-        d = build_policy(policy["name"], **{**policy.get("params", {}), **point}).decide(logits, **cache.get("extra", {}))
+        pol = build_policy(policy["name"], **{**policy.get("params", {}), **point})
+        d = pol.decide(logits, **cache.get("extra", {}))
         out.append(((d.prediction == labels).numpy(), logged[d.compute_index].numpy(), cache["num_layers"]))
     return out
 
 
 def leaderboard(store: pd.DataFrame, opts: dict, samples: dict | None = None) -> dict[str, Any]:
-    """→ {"board": ranked DataFrame (raw numbers), "pairwise": {row: {column: area_between}}, "reference": name, "points": mean curves}."""
+    """→ {"board": ranked DataFrame (raw numbers), "pairwise": {row: {column: area_between}}, "reference": name,
+    "baseline": the no-exit method, "means": seed-mean points}."""
     conv, (lo, hi) = opts["macs_convention"], opts["speedup_range"]
     swept = store[store["policy"] != STATIC]
     base_methods = list(dict.fromkeys(swept.loc[swept["exit_positions"] == "[]", "method"]))
     base = "backbone" if "backbone" in base_methods else (base_methods[0] if base_methods else None)
     # mean over seeds at each setting: the points Pareto membership and the plot use
     keys = ["method", "policy", "policy_params"]
-    means = swept.groupby(keys, sort=False)[["metric_value", "layer_speedup", f"expected_macs_{conv}"]].mean().reset_index()
+    cols = ["metric_value", "layer_speedup", f"expected_macs_{conv}"]
+    means = swept.groupby(keys, sort=False)[cols].mean().reset_index()
     on_front = scores.pareto_mask(means[f"expected_macs_{conv}"], means["metric_value"])
     means["pareto"] = on_front
     rows, fronts, ref_name = [], {}, None

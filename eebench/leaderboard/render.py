@@ -1,5 +1,6 @@
 """The leaderboard's three files: ``leaderboard.md`` (tables + notes), ``leaderboard.csv`` (raw numbers) and
-``leaderboard.html`` (one static page: sortable table, Pareto plot as inline SVG, protocol and provenance; no network)."""
+``leaderboard.html`` (one static page: sortable table, Pareto plot as inline SVG, protocol and provenance; it needs
+no network)."""
 from __future__ import annotations
 
 import html
@@ -66,7 +67,8 @@ def protocol_lines(store: pd.DataFrame, opts: dict, res: dict) -> list[str]:
         f"Metric: {first['metric']}; MACs: convention {first['macs_convention']} ({counter.get('counter', '?')}, "
         f"{counter.get('attention', '?')} attention, batch {counter.get('batch', '?')}).",
         f"Exit positions: {exits}.", f"Sweep grids: {sweeps}.",
-        f"Area: ∫ of the metric envelope (upper Pareto front of a method's points over layer speed-up, joined linearly, "
+        "Area: ∫ of the metric envelope (upper Pareto front of a method's points over layer speed-up, joined "
+        "linearly, "
         f"0 past its fastest point) over [{lo:g}, {hi:g}]×, divided by {hi - lo:g}; ranked by its mean over seeds. "
         f"95% CI: bootstrap over test samples ({opts['bootstrap']} resamples, seed-mean).",
         f"{first['metric']} @N×: the envelope at that speed-up (— where a method cannot reach it). Speed-up @≥q%: the "
@@ -116,10 +118,12 @@ def pareto_svg(res: dict, opts: dict, titles: dict) -> str:
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<script>window.__errors=[];window.addEventListener('error',function(e){{window.__errors.push(String(e.message));}});</script>
+<script>window.__errors=[];
+window.addEventListener('error',function(e){{window.__errors.push(String(e.message));}});</script>
 <style>
 body{{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}}
-table{{border-collapse:collapse;font-size:13px;margin:1em 0}}th,td{{border:1px solid #ccc;padding:3px 7px;text-align:right}}
+table{{border-collapse:collapse;font-size:13px;margin:1em 0}}
+th,td{{border:1px solid #ccc;padding:3px 7px;text-align:right}}
 th{{background:#f3f3f3;cursor:pointer;user-select:none}}td:nth-child(2),th:nth-child(2){{text-align:left}}
 tr.highlight td{{background:#fff3c4;font-weight:600}}.note{{font-size:12px;color:#555}}
 </style></head><body>

@@ -28,8 +28,8 @@ class {cls}(ExitHead):
         return HeadOutput(self.fc(self.norm(pooled)))
 '''
 
-RECIPE = '''# The method `eebench compare --head {name}` trains: the protocol of mlp_normal (exits after every block but the
-# last, joint training, the confidence sweep) with {name} heads. Use it in a config as
+RECIPE = '''# The method `eebench compare --head {name}` trains: mlp_normal's protocol (exits after every block
+# but the last, joint training, the confidence sweep) with {name} heads. Use it in a config as
 #   plugins: [{path}]
 #   extra_recipe_dirs: [{dir}]
 #   methods: {{{name}: {{}}}}
@@ -47,7 +47,7 @@ policy:
     threshold: [0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999, 1.0]
 '''
 
-TEST = '''"""Checks of the {name} head: eebench check-head (shapes on tiny ViT/DeiT/Swin, backward, determinism, MACs)."""
+TEST = '''"""The {name} head passes eebench check-head: shapes on tiny ViT/DeiT/Swin, backward, determinism, MACs."""
 from pathlib import Path
 
 from eebench.leaderboard.headcheck import check_head

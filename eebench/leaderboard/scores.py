@@ -73,13 +73,15 @@ def elue_gain(macs, metrics, ref_macs, ref_metrics) -> float | None:
 def pareto_mask(macs, metrics) -> np.ndarray:
     """(e) Points no other point beats on both fewer-or-equal MACs and higher-or-equal metric (one strictly)."""
     x, y = np.asarray(macs, float), np.asarray(metrics, float)
-    better = (x[None, :] <= x[:, None]) & (y[None, :] >= y[:, None]) & ((x[None, :] < x[:, None]) | (y[None, :] > y[:, None]))
+    no_worse = (x[None, :] <= x[:, None]) & (y[None, :] >= y[:, None])
+    better = no_worse & ((x[None, :] < x[:, None]) | (y[None, :] > y[:, None]))  # [i, j]: j beats i
     return ~better.any(axis=1)
 
 
 def area_between(front_a, front_b, lo: float, hi: float) -> dict[str, float] | None:
     """BERxiT-style area between two envelopes over the speed-up range both reach, [lo, min(hi, reach_a, reach_b)],
-    divided by its width: ``signed`` (A above B counts +), and its ``above``/``below`` parts, split at every crossing."""
+    divided by its width: ``signed`` (A above B counts +), and its ``above``/``below`` parts, split at every
+    crossing."""
     top = min(hi, front_a[0][-1] if len(front_a[0]) else lo, front_b[0][-1] if len(front_b[0]) else lo)
     if top <= lo:
         return None

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
 import pandas as pd
 
 from ..errors import fail
@@ -64,7 +62,8 @@ def store_rows(plan) -> pd.DataFrame:
                 "head_aware_speedup_paper": curve["head_aware_speedup_paper"],
                 "head_aware_speedup_full": curve["head_aware_speedup_full"],
                 "avg_exit_layer": curve["avg_exit_layer"], "exit_histogram": curve["exit_histogram"],
-                "params": int(costs["params"]["total"]), "full_macs_paper": full["paper"], "full_macs_full": full["full"],
+                "params": int(costs["params"]["total"]),
+                "full_macs_paper": full["paper"], "full_macs_full": full["full"],
                 "macs_convention": conv, "macs_counter": _json(costs.get("macs_config", {})),
                 **{k: (dtype if k == "dtype" else prov.get(k)) for k in PROVENANCE},
                 "created": prov["created"]}))
@@ -135,7 +134,7 @@ def validate(df: pd.DataFrame, reference: pd.DataFrame | None = None) -> None:
             if str(row[field]) != str(ref[field]):
                 raise fail(f"store row {i} ({row['method']}, seed {row['seed']}): {field} {row[field]!r} differs from "
                            f"the leaderboard's {ref[field]!r}",
-                           f"only rows measured under the same protocol are ranked; rerun with {field} = {ref[field]!r}")
+                           f"only rows of one protocol are ranked together; rerun with {field} = {ref[field]!r}")
     both = pd.concat([reference, df]) if reference is not None else df
     for policy, grp in both[both["exit_positions"] != "[]"].groupby("policy"):  # a model without exits sweeps nothing
         if grp["sweep"].nunique() > 1:
