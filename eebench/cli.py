@@ -249,7 +249,9 @@ def cmd_leaderboard(args) -> None:
     validate(store)
     opts = options(config)
     samples = None
-    if args.config_json or args.bootstrap_from_run:
+    # the interval resamples per-sample correctness: defined for accuracy, left out for other metrics
+    per_sample_metric = set(store["metric"]) == {"accuracy"}
+    if (args.config_json or args.bootstrap_from_run) and per_sample_metric:
         plan = Plan(config)
         samples = _samples(plan) if opts["bootstrap"] else None
     res = leaderboard(store, opts, samples)

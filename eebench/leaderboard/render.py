@@ -98,8 +98,9 @@ def pareto_svg(res: dict, opts: dict, titles: dict) -> str:
     for method, pts in means.groupby("method", sort=False):
         pts = pts.sort_values(f"expected_macs_{conv}")
         st, hl = method_style(method), method in opts["highlight"]
-        ax.plot(pts[f"expected_macs_{conv}"] / 1e9, pts["metric_value"] * 100, marker="*" if hl else st["marker"] or "o",
-                ms=11 if hl else 4, lw=3 if hl else 1.2, color="#e6007e" if hl else st["color"], zorder=3 if hl else 2,
+        ax.plot(pts[f"expected_macs_{conv}"] / 1e9, pts["metric_value"] * 100,
+                marker="*" if hl else st["marker"] or "o", ms=11 if hl else 4, lw=3 if hl else 1.2,
+                color="#e6007e" if hl else st["color"], zorder=3 if hl else 2,
                 label=titles[method] + (" (new)" if hl else ""), gid=f"curve-{method}")
     front = means[means["pareto"]].sort_values(f"expected_macs_{conv}")
     ax.step(front[f"expected_macs_{conv}"] / 1e9, front["metric_value"] * 100, where="post", color="grey", ls=":",
