@@ -81,10 +81,24 @@ def cmd_costs(args) -> None:
 
 
 def cmd_train(args) -> None:
+    import os
+
+    if args.nproc < 1:
+        raise fail(f"--nproc {args.nproc} is not a number of processes", "pass 1 or more")
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # not yet under torchrun: start the ranks
+        from .training.distributed import relaunch
+
+        relaunch(args.nproc, sys.argv[1:] if args.argv is None else args.argv)
     from .training.loop import train_stage
 
-    train_stage(_json_arg(args.spec), args.out, init=args.init, logits_out=args.logits,
-                eval_batch_size=args.eval_batch_size)
+    try:
+        train_stage(_json_arg(args.spec), args.out, init=args.init, logits_out=args.logits,
+                    eval_batch_size=args.eval_batch_size, epochs_csv=args.epochs_csv,
+                    tensorboard_dir=args.tensorboard)
+    finally:
+        from .training.distributed import shutdown
+
+        shutdown()
 
 
 def cmd_evaluate(args) -> None:
@@ -253,7 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--init", help="checkpoint of the previous stage")
     s.add_argument("--logits", help="also write the trained model's exit-logit cache here (.npz)")
     s.add_argument("--eval-batch-size", type=int, default=256)
-    s.set_defaults(func=cmd_train)
+    s.add_argument("--epochs-csv", help="per-epoch record (losses per exit, lr, seconds, samples/s, eval accuracy)")
+    s.add_argument("--tensorboard", help="TensorBoard event directory (written when tensorboard is installed)")
+    s.add_argument("--nproc", type=int, default=1,
+                   help="data-parallel processes (devices) on this node: >1 relaunches under torchrun (DDP)")
+    s.set_defaults(func=cmd_train, argv=None)
 
     s = sub.add_parser("evaluate", help="logits of every exit for every test sample of a checkpoint → .npz cache")
     s.add_argument("--checkpoint", required=True)
@@ -318,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     args = build_parser().parse_args(argv)
+    if argv is not None:
+        args.argv = list(argv)
     try:
         args.func(args)
     except EEBenchError as err:
