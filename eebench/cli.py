@@ -209,7 +209,10 @@ def cmd_plan(args) -> None:
               + (f", {len(plan.all_methods) - len(plan.methods)} ablation variants × seeds {plan.ablation_seeds}"
                  if plan.tables else "")
               + "; jobs " + ", ".join(f"{r} {n}" for r, n in b["jobs"].items())
-              + (f"; ≈ {hours:.1f} GPU-h" if b["known_size"] else "; GPU-h unknown (dataset size not tabulated)"))
+              + (f"; ≈ {hours:.1f} GPU-h, wall ≈ {b['wall_hours']['serial']:.1f} h one job at a time / "
+                 f"≥ {b['wall_hours']['critical_path']:.1f} h critical path ({b['devices']} GPU"
+                 f"{'s' if b['devices'] > 1 else ''} per training job)"
+                 if b["known_size"] else "; GPU-h unknown (dataset size not tabulated)"))
         if args.verbose:
             for mname, m in plan.all_methods.items():
                 shared = "" if plan.canonical[mname] == mname else f" (trained as {plan.canonical[mname]})"

@@ -126,6 +126,11 @@ class Plan:
                     self.all_methods[dep] = self._resolve(dep, over)
                     todo.append(dep)
 
+        gpus = ((config.get("resources") or {}).get("train") or {}).get("gpu", 1)
+        if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1:
+            raise fail(f"run {self.run!r}: resources.train.gpu = {gpus!r} is not a number of devices",
+                       "give an integer >= 1 (the data-parallel ranks of each training job)")
+        self.train_devices: int = gpus  # ranks per training job (DDP under torchrun when > 1)
         self.ablation_seeds: list[int] = []
         self.tables: dict[str, list[dict]] = {}
         if config.get("ablations"):

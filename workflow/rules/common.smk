@@ -27,9 +27,16 @@ def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
 
-def res(rule_name):
-    """Resources of a rule: the defaults above, overridden by the config's `resources:` section."""
-    return {**DEFAULT_RESOURCES[rule_name], **(config.get("resources") or {}).get(rule_name, {})}
+def res(rule_name, *skip):
+    """Resources of a rule: the defaults above, overridden by the config's `resources:` section (less ``skip``:
+    the ones the rule sets per run)."""
+    merged = {**DEFAULT_RESOURCES[rule_name], **(config.get("resources") or {}).get(rule_name, {})}
+    return {k: v for k, v in merged.items() if k not in skip}
+
+
+def train_devices(run):
+    """Devices (data-parallel ranks) of each training job of a run: its config's `resources: {train: {gpu: N}}`."""
+    return PLANS[run].train_devices
 
 
 def model_spec(run, method):
