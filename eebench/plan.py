@@ -127,6 +127,8 @@ class Plan:
                     todo.append(dep)
 
         gpus = ((config.get("resources") or {}).get("train") or {}).get("gpu", 1)
+        if isinstance(gpus, str) and gpus.isdigit():  # snakemake --config resources=… passes strings
+            gpus = int(gpus)
         if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1:
             raise fail(f"run {self.run!r}: resources.train.gpu = {gpus!r} is not a number of devices",
                        "give an integer >= 1 (the data-parallel ranks of each training job)")

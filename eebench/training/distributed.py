@@ -54,6 +54,12 @@ def init(device: torch.device) -> torch.device:
     return device
 
 
+def backend() -> str:
+    import torch.distributed as dist
+
+    return str(dist.get_backend()) if active() else "none"
+
+
 def shutdown() -> None:
     if active():
         import torch.distributed as dist

@@ -146,6 +146,8 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
             if dist.is_main():
                 print(f"resuming {method['name']}/{stage['name']} from epoch {start_epoch}", flush=True)
     monitor = TrainingMonitor(epochs_csv, tensorboard_dir, enabled=dist.is_main(), rows=log)
+    if dist.active() and dist.is_main():
+        print(f"ranks: {dist.world_size()} ({dist.backend()}), global batch {bs}", flush=True)
     step_fn = dist.wrap(TrainStep(model, loss_fn), device)
     rows = model.row_layers
 
