@@ -50,13 +50,8 @@ class TrainingMonitor:
         self.train_samples = 0
         self.eval_seconds = 0.0
         self._tb = None
-        if tensorboard_dir and enabled:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:  # tensorboard is optional
-                SummaryWriter = None
-            if SummaryWriter is not None:
-                self._tb = SummaryWriter(str(tensorboard_dir))
+        # opened at the first epoch's end, so its import never counts as startup; tensorboard is optional
+        self._tb_dir = str(tensorboard_dir) if tensorboard_dir and enabled else None
 
     def step_started(self) -> None:
         if self.first_step is None:
@@ -69,6 +64,13 @@ class TrainingMonitor:
         row["samples_per_s"] = round(samples / max(row["seconds"], 1e-9), 1)
         self.rows.append(row)
         self._write()
+        if self._tb_dir is not None and self._tb is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                self._tb_dir = None
+            else:
+                self._tb = SummaryWriter(self._tb_dir)
         if self._tb is not None:
             for key, value in row.items():
                 if key not in ("epoch",) and isinstance(value, (int, float)):
