@@ -101,6 +101,32 @@ def cmd_train(args) -> None:
         shutdown()
 
 
+def cmd_train_group(args) -> None:
+    """Several stages in one process, in the given order (eebench.plan.Plan.train_groups): one startup for all."""
+    import os
+    import time
+
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from .training.distributed import relaunch
+
+        relaunch(args.nproc, sys.argv[1:] if args.argv is None else args.argv)
+    from .training.distributed import is_main, shutdown
+    from .training.loop import train_stage
+
+    spec = _json_arg(args.spec)
+    try:
+        for i, item in enumerate(spec["jobs"]):
+            job = item["job"]
+            if is_main():
+                print(f"== {job['method']['name']} seed {job['seed']} stage {job['stage']['name']} "
+                      f"({i + 1} of {len(spec['jobs'])})", flush=True)
+            train_stage(job, item["out"], init=item.get("init"), logits_out=item["logits"],
+                        eval_batch_size=spec.get("eval_batch_size", 256), epochs_csv=item.get("epochs_csv"),
+                        tensorboard_dir=item.get("tensorboard"), started=None if i == 0 else time.time())
+    finally:
+        shutdown()
+
+
 def cmd_evaluate(args) -> None:
     from .evaluate import evaluate_checkpoint
 
@@ -275,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--nproc", type=int, default=1,
                    help="data-parallel processes (devices) on this node: >1 relaunches under torchrun (DDP)")
     s.set_defaults(func=cmd_train, argv=None)
+
+    s = sub.add_parser("train-group", help="(DAG step) train several stages one after another in one process")
+    s.add_argument("--spec", required=True,
+                   help='{"eval_batch_size": N, "jobs": [{"job", "out", "init", "logits", "epochs_csv", "tensorboard"}]}')
+    s.add_argument("--nproc", type=int, default=1, help="data-parallel processes (see train)")
+    s.set_defaults(func=cmd_train_group, argv=None)
 
     s = sub.add_parser("evaluate", help="logits of every exit for every test sample of a checkpoint → .npz cache")
     s.add_argument("--checkpoint", required=True)

@@ -103,10 +103,11 @@ class TrainStep(nn.Module):
 
 def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = None, progress: bool | None = None,
                 logits_out: str | Path | None = None, eval_batch_size: int = 256, epochs_csv: str | Path | None = None,
-                tensorboard_dir: str | Path | None = None):
+                tensorboard_dir: str | Path | None = None, started: float | None = None):
     """Train one stage described by ``job`` (see ``eebench.plan.train_job``) and write its checkpoint to ``out``;
     with ``logits_out`` also evaluate the trained model once into its exit-logit cache (same process, no reload).
-    Under torchrun every rank runs this; see ``distributed`` for what keeps it equal to one process."""
+    Under torchrun every rank runs this; see ``distributed`` for what keeps it equal to one process. ``started``: when
+    this stage's startup began (default: the process start; a process training several stages passes its own)."""
     out = Path(out)
     stage, method = job["stage"], job["method"]
     torch.set_num_threads(int(job.get("threads", 1)))
@@ -145,7 +146,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
             log, start_epoch = state["log"], state["epoch"]
             if dist.is_main():
                 print(f"resuming {method['name']}/{stage['name']} from epoch {start_epoch}", flush=True)
-    monitor = TrainingMonitor(epochs_csv, tensorboard_dir, enabled=dist.is_main(), rows=log)
+    monitor = TrainingMonitor(epochs_csv, tensorboard_dir, enabled=dist.is_main(), rows=log, started=started)
     if dist.active() and dist.is_main():
         print(f"ranks: {dist.world_size()} ({dist.backend()}), global batch {bs}", flush=True)
     step_fn = dist.wrap(TrainStep(model, loss_fn), device)

@@ -40,11 +40,11 @@ class TrainingMonitor:
     """Collects per-epoch rows and job timings; ``csv_path`` / ``tensorboard_dir`` may be None (not written)."""
 
     def __init__(self, csv_path: str | Path | None = None, tensorboard_dir: str | Path | None = None,
-                 enabled: bool = True, rows: list[dict[str, Any]] | None = None):
+                 enabled: bool = True, rows: list[dict[str, Any]] | None = None, started: float | None = None):
         self.enabled = enabled
         self.csv_path = Path(csv_path) if csv_path and enabled else None
         self.rows = list(rows or [])
-        self.started = process_start()
+        self.started = process_start() if started is None else started
         self.first_step: float | None = None
         self.train_seconds = 0.0
         self.train_samples = 0

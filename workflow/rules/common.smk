@@ -7,8 +7,11 @@ from eebench.measure.wallclock import latency_spec
 from eebench.plan import Plan, architecture, costs_path, curve_path, expand_grid, latency_path, logits_path, train_path
 
 PLANS = {name: Plan(cfg) for name, cfg in expand_grid(config).items()}
-# every method a training job may be for, over all runs (identical specs are trained once)
-TRAINED = sorted({c for p in PLANS.values() for c in p.canonical.values()})
+# ablation variants trained in shared processes (Plan.train_groups): run -> share -> [(method, seed, stage)]
+GROUPS = {name: p.train_groups() for name, p in PLANS.items()}
+GROUPED = {m for g in GROUPS.values() for jobs in g.values() for m, _, _ in jobs}
+# every method a one-stage training job may be for, over all runs (identical specs are trained once)
+TRAINED = sorted({c for p in PLANS.values() for c in p.canonical.values()} - GROUPED)
 DEFAULT_RESOURCES = {"train": {"mem_mb": 4000, "runtime": 60}, "costs": {"mem_mb": 4000, "runtime": 30},
                      "curve": {"mem_mb": 2000, "runtime": 10}, "latency": {"mem_mb": 4000, "runtime": 60}}
 

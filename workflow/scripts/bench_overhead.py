@@ -16,11 +16,13 @@ from pathlib import Path
 
 
 def job_timings(run_dir: Path) -> dict[str, dict]:
+    """Log name (+ #k for the k-th stage of a process that trains several) → that stage's timing."""
     timings = {}
     for log in sorted((run_dir / "logs" / "train").rglob("*.log")):
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("timing: ")]
-        if lines:
-            timings[str(log.relative_to(run_dir / "logs" / "train").with_suffix(""))] = json.loads(lines[-1][8:])
+        name = str(log.relative_to(run_dir / "logs" / "train").with_suffix(""))
+        for k, line in enumerate(lines):  # a process training several stages prints one line per stage
+            timings[name + (f"#{k + 1}" if len(lines) > 1 else "")] = json.loads(line[8:])
     return timings
 
 
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:48s} {t['startup_s']:9.2f} {t['train_s']:8.2f} {t['eval_s']:7.2f} "
                   f"{t['samples_per_s'] or 0:10.1f}")
     others = sorted(p.stem for p in (run_dir / "logs").glob("*.log"))
-    print(f"{run_dir}: {len(timings)} training jobs, summed job time {total:.1f} s = startup {startup:.1f} s "
+    print(f"{run_dir}: {len(timings)} training stages, summed job time {total:.1f} s = startup {startup:.1f} s "
           f"({startup / total:.1%}) + training {train:.1f} s ({train / total:.1%}) + evaluation {evaluate:.1f} s "
           f"({evaluate / total:.1%}); mean startup {startup / len(timings):.2f} s per job")
     if others:
