@@ -114,3 +114,25 @@ def test_bad_device_count_is_one_clear_error(gpu):
     cfg = next(iter(expand_grid(load_config(REPO / "config" / "tiny.yaml")).values()))
     with pytest.raises(EEBenchError, match="resources.train.gpu .* give an integer >= 1"):
         Plan({**cfg, "resources": {"train": {"gpu": gpu}}})
+
+
+def test_stages_trained_in_one_process_equal_separate_jobs(tmp_path):
+    """eebench train-group (ablation shares): a stage trained after another in the same process, and one that starts
+    from the previous stage's checkpoint, are bit-identical to the same stages trained on their own."""
+    from eebench.cli import main
+
+    first = {**JOB, "stage": {**JOB["stage"], "loss": "weighted", "epochs": 1}}
+    second = {**JOB, "seed": 2, "stage": {**JOB["stage"], "name": "s2", "train": "heads", "init": "s", "epochs": 1}}
+    items = [{"job": first, "out": str(tmp_path / "g1.pt"), "logits": str(tmp_path / "g1.npz"), "init": None,
+              "epochs_csv": str(tmp_path / "g1.csv")},
+             {"job": second, "out": str(tmp_path / "g2.pt"), "logits": str(tmp_path / "g2.npz"),
+              "init": str(tmp_path / "g1.pt"), "epochs_csv": str(tmp_path / "g2.csv")}]
+    assert main(["train-group", "--spec", json.dumps({"jobs": items, "eval_batch_size": 128})]) == 0
+    loop.train_stage(first, tmp_path / "a1.pt", progress=False)
+    loop.train_stage(second, tmp_path / "a2.pt", init=tmp_path / "a1.pt", progress=False)
+    for g, a in (("g1.pt", "a1.pt"), ("g2.pt", "a2.pt")):
+        grouped, alone = load_torch(tmp_path / g)["model"], load_torch(tmp_path / a)["model"]
+        assert all(torch.equal(grouped[k], alone[k]) for k in alone), g
+    assert (tmp_path / "g2.csv").read_text().count("\n") == 2
+    startup = load_torch(tmp_path / "g2.pt")["provenance"]["timing"]["startup_s"]
+    assert startup < load_torch(tmp_path / "g1.pt")["provenance"]["timing"]["startup_s"]  # no second import
