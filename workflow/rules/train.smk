@@ -71,6 +71,9 @@ for _run, _groups in GROUPS.items():
             log:
                 [f"results/{_run}/logs/train/{_group}.log"] + [i["epochs_csv"] for i in _items],
             threads: PLANS[_run].config["training"].get("threads", 1) * train_devices(_run)
+            # the shares are the run's longest jobs: start them first, so the one-stage jobs fill the other cores
+            # instead of a share starting last and running alone
+            priority: 10
             resources:
                 **res("train", "gpu"),
                 gpu=train_devices(_run),
