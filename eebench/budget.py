@@ -7,6 +7,11 @@ Sizes are the standard full splits (a local subset is smaller) and the throughpu
 subsets and small models the figure is an upper bound; a dataset this table does not know is reported as unknown.
 Table 5's job times each method and its backbone at batch 1 for (passes + 1) passes over the images; an eager
 batch-1 forward is taken as 0.5 ms per block (≈ 6 ms for ViT-B/16 on an H100 or the paper's RTX 3090).
+
+Wall time: a run whose training jobs use N devices (``resources: {train: {gpu: N}}``, DDP) is assumed to scale
+linearly, so a job takes its GPU-hours / N. Two figures: ``serial`` (every job one after another, one node) and
+``critical_path`` (the longest chain of stages a stage starts from, plus Table 5: the least time with unlimited
+nodes).
 """
 from __future__ import annotations
 
@@ -25,15 +30,22 @@ def run_budget(plan) -> dict[str, Any]:
     thr = THROUGHPUT.get(plan.family, THROUGHPUT["vit"])
     jobs = {"train": 0, "costs": 1, "curves": 1, "report": 1}  # costs, curves: one job per run
     hours = {"train": 0.0, "evaluate": 0.0}
+    devices = getattr(plan, "train_devices", 1)
+    job_wall: dict[tuple[str, str], float] = {}  # one seed's (method, stage) job, hours on its devices
     for name in sorted(set(plan.canonical.values())):
         seeds = {s for m, s in plan.reported() if plan.canonical[m] == name}
         for st in plan.method(name)["stages"]:
             jobs["train"] += len(seeds)
+            job = 0.0
             if train_n:
                 speed = thr * (FORWARD_ONLY if st["train"] == "heads" else 1.0)
-                hours["train"] += len(seeds) * train_n * st["epochs"] / speed / 3600
+                job += train_n * st["epochs"] / speed / 3600
             if test_n:  # every stage ends with one evaluation pass (its exit-logit cache)
+                job += test_n / (thr * FORWARD_ONLY) / 3600
                 hours["evaluate"] += len(seeds) * test_n / (thr * FORWARD_ONLY) / 3600
+            hours["train"] += len(seeds) * (job - (test_n / (thr * FORWARD_ONLY) / 3600 if test_n else 0.0))
+            job_wall[(name, st["name"])] = job / devices
+    wall = {"serial": (hours["train"] + hours["evaluate"]) / devices, "critical_path": 0.0}
     lat = plan.config.get("latency")
     if lat:
         from .measure.wallclock import latency_methods
@@ -43,4 +55,14 @@ def run_budget(plan) -> dict[str, Any]:
         if images:
             timed = len(latency_methods(plan)) * 2 * (lat.get("passes", 50) + 1) * images  # method + its backbone
             hours["latency"] = timed * BATCH1_MS_PER_BLOCK * plan.num_layers / 1e3 / 3600
-    return {"jobs": jobs, "gpu_hours": hours, "known_size": train_n is not None}
+
+    def chain(name: str, stage: str) -> float:
+        before = plan.init_stage(name, stage)
+        return job_wall.get((name, stage), 0.0) + (chain(plan.canonical[before[0]], before[1]) if before else 0.0)
+
+    wall["critical_path"] = max((chain(n, st) for n, st in job_wall), default=0.0)
+    if "latency" in hours:  # one GPU, after every model it times
+        wall["serial"] += hours["latency"]
+        wall["critical_path"] += hours["latency"]
+    return {"jobs": jobs, "gpu_hours": hours, "wall_hours": wall, "devices": devices,
+            "known_size": train_n is not None}

@@ -81,10 +81,50 @@ def cmd_costs(args) -> None:
 
 
 def cmd_train(args) -> None:
+    import os
+
+    if args.nproc < 1:
+        raise fail(f"--nproc {args.nproc} is not a number of processes", "pass 1 or more")
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:  # not yet under torchrun: start the ranks
+        from .training.distributed import relaunch
+
+        relaunch(args.nproc, sys.argv[1:] if args.argv is None else args.argv)
     from .training.loop import train_stage
 
-    train_stage(_json_arg(args.spec), args.out, init=args.init, logits_out=args.logits,
-                eval_batch_size=args.eval_batch_size)
+    try:
+        train_stage(_json_arg(args.spec), args.out, init=args.init, logits_out=args.logits,
+                    eval_batch_size=args.eval_batch_size, epochs_csv=args.epochs_csv,
+                    tensorboard_dir=args.tensorboard)
+    finally:
+        from .training.distributed import shutdown
+
+        shutdown()
+
+
+def cmd_train_group(args) -> None:
+    """Several stages in one process, in the given order (eebench.plan.Plan.train_groups): one startup for all."""
+    import os
+    import time
+
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from .training.distributed import relaunch
+
+        relaunch(args.nproc, sys.argv[1:] if args.argv is None else args.argv)
+    from .training.distributed import is_main, shutdown
+    from .training.loop import train_stage
+
+    spec = _json_arg(args.spec)
+    try:
+        for i, item in enumerate(spec["jobs"]):
+            job = item["job"]
+            if is_main():
+                print(f"== {job['method']['name']} seed {job['seed']} stage {job['stage']['name']} "
+                      f"({i + 1} of {len(spec['jobs'])})", flush=True)
+            train_stage(job, item["out"], init=item.get("init"), logits_out=item["logits"],
+                        eval_batch_size=spec.get("eval_batch_size", 256), epochs_csv=item.get("epochs_csv"),
+                        tensorboard_dir=item.get("tensorboard"), started=None if i == 0 else time.time())
+    finally:
+        shutdown()
 
 
 def cmd_evaluate(args) -> None:
@@ -195,7 +235,10 @@ def cmd_plan(args) -> None:
               + (f", {len(plan.all_methods) - len(plan.methods)} ablation variants × seeds {plan.ablation_seeds}"
                  if plan.tables else "")
               + "; jobs " + ", ".join(f"{r} {n}" for r, n in b["jobs"].items())
-              + (f"; ≈ {hours:.1f} GPU-h" if b["known_size"] else "; GPU-h unknown (dataset size not tabulated)"))
+              + (f"; ≈ {hours:.1f} GPU-h, wall ≈ {b['wall_hours']['serial']:.1f} h one job at a time / "
+                 f"≥ {b['wall_hours']['critical_path']:.1f} h critical path ({b['devices']} GPU"
+                 f"{'s' if b['devices'] > 1 else ''} per training job)"
+                 if b["known_size"] else "; GPU-h unknown (dataset size not tabulated)"))
         if args.verbose:
             for mname, m in plan.all_methods.items():
                 shared = "" if plan.canonical[mname] == mname else f" (trained as {plan.canonical[mname]})"
@@ -337,7 +380,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--init", help="checkpoint of the previous stage")
     s.add_argument("--logits", help="also write the trained model's exit-logit cache here (.npz)")
     s.add_argument("--eval-batch-size", type=int, default=256)
-    s.set_defaults(func=cmd_train)
+    s.add_argument("--epochs-csv", help="per-epoch record (losses per exit, lr, seconds, samples/s, eval accuracy)")
+    s.add_argument("--tensorboard", help="TensorBoard event directory (written when tensorboard is installed)")
+    s.add_argument("--nproc", type=int, default=1,
+                   help="data-parallel processes (devices) on this node: >1 relaunches under torchrun (DDP)")
+    s.set_defaults(func=cmd_train, argv=None)
+
+    s = sub.add_parser("train-group", help="(DAG step) train several stages one after another in one process")
+    s.add_argument("--spec", required=True,
+                   help='{"eval_batch_size": N, "jobs": [{"job", "out", "init", "logits", "epochs_csv", "tensorboard"}]}')
+    s.add_argument("--nproc", type=int, default=1, help="data-parallel processes (see train)")
+    s.set_defaults(func=cmd_train_group, argv=None)
 
     s = sub.add_parser("evaluate", help="logits of every exit for every test sample of a checkpoint → .npz cache")
     s.add_argument("--checkpoint", required=True)
@@ -446,6 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     args = build_parser().parse_args(argv)
+    if argv is not None:
+        args.argv = list(argv)
     try:
         args.func(args)
     except EEBenchError as err:

@@ -22,16 +22,19 @@ from .io import atomic_path, load_torch
 def exit_logits(model, data, batch_size: int,
                 precision: str | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """[rows, N, C] logits of the evaluation split, its [N] labels in the same order, and [exits, N]
-    learning-to-exit outputs where the model has that module."""
+    learning-to-exit outputs where the model has that module. In a distributed job each rank computes every
+    world-th batch and all ranks get the results gathered back in dataset order."""
+    from .training.distributed import gather_in_order, my_batches
+
     model.eval()
     device = next(model.parameters()).device
-    logits, labels, lte = [], [], []
-    for xb, yb in data.eval_batches(model.backbone, batch_size):
+    parts = []
+    for i, (xb, yb) in my_batches(data.eval_batches(model.backbone, batch_size)):
         with autocast(device, precision):
             out = model(xb.to(device))
-        logits.append(out.stacked().float().cpu())
-        labels.append(yb)
-        lte.append(None if out.lte_outputs is None else out.lte_outputs.float().cpu())
+        parts.append((i, (out.stacked().float().cpu(), yb,
+                          None if out.lte_outputs is None else out.lte_outputs.float().cpu())))
+    logits, labels, lte = (list(column) for column in zip(*gather_in_order(parts))) if parts else ([], [], [])
     return (torch.cat(logits, dim=1), torch.cat(labels),
             torch.cat(lte, dim=1) if lte and lte[0] is not None else None)
 
@@ -47,11 +50,15 @@ def evaluate_checkpoint(checkpoint: str | Path, out: str | Path, batch_size: int
     return write_cache(model, data, out, batch_size, job.get("precision"))
 
 
-def write_cache(model, data, out: str | Path, batch_size: int = 256, precision: str | None = None) -> dict:
-    """Evaluate ``model`` once on the evaluation split and store every exit's logits (atomically)."""
+def write_cache(model, data, out: str | Path, batch_size: int = 256, precision: str | None = None,
+                write: bool = True) -> dict:
+    """Evaluate ``model`` once on the evaluation split and store every exit's logits (atomically; only when
+    ``write``: the other ranks of a distributed job compute their share and leave the file to rank 0)."""
     logits, labels, lte = exit_logits(model, data, batch_size, precision)
     extra = {} if lte is None else {"lte_outputs": lte.numpy()}
     acc = (logits.argmax(-1) == labels).float().mean(dim=1)
+    if not write:
+        return {"row_layers": model.row_layers, "row_accuracy": acc.tolist()}
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:  # np.savez would append .npz to a temp name
             np.savez(fh, logits=logits.numpy(), labels=labels.numpy(),

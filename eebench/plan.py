@@ -129,6 +129,13 @@ class Plan:
                     self.all_methods[dep] = self._resolve(dep, over)
                     todo.append(dep)
 
+        gpus = ((config.get("resources") or {}).get("train") or {}).get("gpu", 1)
+        if isinstance(gpus, str) and gpus.isdigit():  # snakemake --config resources=… passes strings
+            gpus = int(gpus)
+        if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1:
+            raise fail(f"run {self.run!r}: resources.train.gpu = {gpus!r} is not a number of devices",
+                       "give an integer >= 1 (the data-parallel ranks of each training job)")
+        self.train_devices: int = gpus  # ranks per training job (DDP under torchrun when > 1)
         self.ablation_seeds: list[int] = []
         self.tables: dict[str, list[dict]] = {}
         if config.get("ablations"):
@@ -160,6 +167,43 @@ class Plan:
             spec = self._resolve(base, over, training)
             self.all_methods[name] = {**spec, "name": name, "variant_of": base}
         self.ablation_seeds = list(abl.get("seeds") or self.seeds)
+
+    def train_groups(self) -> dict[str, list[tuple[str, int, str]]]:
+        """Ablation variants trained together, when the config asks: ``ablations.jobs: N`` processes, each training its
+        share of (variant, seed, stage) jobs one after another — every stage of a variant in one share, in stage order, shares
+        balanced by epochs. Why: an embedded-size stage trains in seconds, so one process per stage would spend a
+        large part of the run importing torch and transformers. The cost: editing one variant reruns its share.
+        Variants trained as a main method (identical spec) and the main methods keep one job per stage; without
+        ``ablations.jobs`` (paper-scale runs, where a stage takes hours) every stage is its own job."""
+        if not self.tables or not (self.config.get("ablations") or {}).get("jobs"):
+            return {}
+        main = {self.canonical[m] for m in self.methods}
+        names = sorted({c for v, c in self.canonical.items() if v not in self.methods and c not in main})
+        # a variant whose stage starts from another variant's stage goes in that variant's share
+        root = {}
+        for name in names:
+            dep, seen = name, set()
+            while dep not in seen:
+                seen.add(dep)
+                inits = [self.init_stage(dep, st["name"]) for st in self.method(dep)["stages"]]
+                outside = [self.canonical[i[0]] for i in inits if i and self.canonical[i[0]] != dep]
+                nxt = next((o for o in outside if o in names), None)
+                if nxt is None:
+                    break
+                dep = nxt
+            root.setdefault(dep, []).append((len(seen), name))  # depth in its chain: shallower trains first
+        count = int(self.config["ablations"]["jobs"])
+        shares: list[list[str]] = [[] for _ in range(count)]
+        load = [0] * count
+        cost = {r: sum(st["epochs"] for _, n in members for st in self.method(n)["stages"])
+                for r, members in root.items()}
+        for r in sorted(root, key=lambda r: (-cost[r], r)):
+            i = load.index(min(load))
+            shares[i] += [n for _, n in sorted(root[r])]
+            load[i] += cost[r]
+        return {f"ablations-{i + 1}": [(n, seed, st["name"]) for n in share for seed in self.ablation_seeds
+                                       for st in self.method(n)["stages"]]
+                for i, share in enumerate(shares) if share}
 
     def reported(self) -> list[tuple[str, int]]:
         """Every (method or variant, seed) whose operating curve a report reads."""

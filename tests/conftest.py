@@ -35,13 +35,15 @@ def tiny_backbone():
     return dict(TINY_BACKBONE)
 
 
-def train_killed_and_resumed(spec, directory, monkeypatch, after_kill=lambda path: None):
+def train_killed_and_resumed(spec, directory, monkeypatch, after_kill=lambda path: None, logits=False):
     """Train ``spec`` once uninterrupted (``full.pt``) and once killed during its third epoch, then resumed
-    (``killed.pt``; ``after_kill(path)`` runs in between) → the two checkpoints, for the test to compare."""
+    (``killed.pt``; ``after_kill(path)`` runs in between) → the two checkpoints, for the test to compare.
+    ``logits``: the uninterrupted run also writes its exit-logit cache (``full.npz``). Works inside each rank of a
+    distributed job too (every rank is killed at the same point)."""
     import eebench.training.loop as loop
     from eebench.io import load_torch
 
-    loop.train_stage(spec, directory / "full.pt", progress=False)
+    loop.train_stage(spec, directory / "full.pt", progress=False, logits_out=directory / "full.npz" if logits else None)
     real_batches, calls = loop.batches, {"n": 0}
 
     def killed_in_epoch_3(*args, **kwargs):

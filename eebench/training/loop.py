@@ -3,6 +3,7 @@
 Optimiser and schedule follow the official LGViT runs (HF Trainer defaults of transformers 4.26): AdamW (β 0.9/0.999,
 ε 1e-8), linear decay to 0 after an optional warm-up, grad-norm clip 1.0. A resume file is written atomically after
 every epoch, so a killed job continues where it stopped; the final checkpoint replaces it when the stage completes.
+Per-epoch records and job timings: ``monitor``; several processes (DDP under torchrun): ``distributed``.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
 from ..build import build_model
@@ -22,7 +25,9 @@ from ..data import load_dataset
 from ..errors import fail
 from ..io import load_torch, save_torch
 from ..provenance import provenance
+from . import distributed as dist
 from .losses import build_loss
+from .monitor import TrainingMonitor
 
 
 def batches(data, backbone, batch_size: int, generator: torch.Generator):
@@ -84,10 +89,25 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+class TrainStep(nn.Module):
+    """Model and loss as one module, so DDP sees every trained parameter (the loss may own some) in one forward."""
+
+    def __init__(self, model, loss_fn):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, x, y, frozen: bool):
+        out = self.model(x, frozen_backbone=frozen, with_teacher=self.loss_fn.needs_teacher)
+        return self.loss_fn(out, y), out.stacked().detach()
+
+
 def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = None, progress: bool | None = None,
-                logits_out: str | Path | None = None, eval_batch_size: int = 256):
+                logits_out: str | Path | None = None, eval_batch_size: int = 256, epochs_csv: str | Path | None = None,
+                tensorboard_dir: str | Path | None = None, started: float | None = None):
     """Train one stage described by ``job`` (see ``eebench.plan.train_job``) and write its checkpoint to ``out``;
-    with ``logits_out`` also evaluate the trained model once into its exit-logit cache (same process, no reload)."""
+    with ``logits_out`` also evaluate the trained model once into its exit-logit cache (same process, no reload).
+    Under torchrun every rank runs this; see ``distributed`` for what keeps it equal to one process. ``started``: when
+    this stage's startup began (default: the process start; a process training several stages passes its own)."""
     out = Path(out)
     stage, method = job["stage"], job["method"]
     torch.set_num_threads(int(job.get("threads", 1)))
@@ -96,7 +116,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
     model = build_model(job["backbone"], method, data.num_classes)
     if init:
         load_init(model, init)
-    device = resolve_device(job.get("device"))
+    device = dist.init(resolve_device(job.get("device")))
     loss_fn = build_loss(stage["loss"], model, stage.get("loss_params"))
     model.to(device)
     loss_fn.to(device)
@@ -124,47 +144,73 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
             sched.load_state_dict(state["scheduler"])
             gen.set_state(state["generator"])
             log, start_epoch = state["log"], state["epoch"]
-            print(f"resuming {method['name']}/{stage['name']} from epoch {start_epoch}", flush=True)
+            if dist.is_main():
+                print(f"resuming {method['name']}/{stage['name']} from epoch {start_epoch}", flush=True)
+    monitor = TrainingMonitor(epochs_csv, tensorboard_dir, enabled=dist.is_main(), rows=log, started=started)
+    if dist.active() and dist.is_main():
+        print(f"ranks: {dist.world_size()} ({dist.backend()}), global batch {bs}", flush=True)
+    step_fn = dist.wrap(TrainStep(model, loss_fn), device)
+    rows = model.row_layers
 
     bar = tqdm(range(start_epoch, epochs), desc=f"{method['name']}/{stage['name']} seed {job['seed']}",
-               disable=True if progress is False else None, mininterval=1.0, initial=start_epoch, total=epochs)
+               disable=True if progress is False or not dist.is_main() else None, mininterval=1.0,
+               initial=start_epoch, total=epochs)
     for epoch in bar:
         model.train()
         loss_fn.train()
         loss_fn.new_epoch(epoch + 1, epochs)
-        t0, total, correct, seen = time.time(), 0.0, 0, 0
+        t0, sums = time.time(), torch.zeros(3 + len(rows), dtype=torch.float64)  # loss, correct, seen, per-exit
         for step, (x, y) in enumerate(batches(data, model.backbone, bs, gen)):
+            monitor.step_started()
+            x, y, scale = dist.shard(x, y)
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with autocast(device, job.get("precision")):
-                out_ = model(x, frozen_backbone=frozen, with_teacher=loss_fn.needs_teacher)
-                loss = loss_fn(out_, y)
-            if not torch.isfinite(loss):
-                raise fail(f"training loss became {loss.item()} in {method['name']}/{stage['name']} at epoch "
-                           f"{epoch + 1}, step {step + 1}", "lower the learning rate (training.lr) or check the data")
+                loss, logits = step_fn(x, y, frozen)
+            bad = 0.0 if torch.isfinite(loss) else 1.0
+            if dist.sum_all([bad])[0]:
+                raise fail(f"training loss became {loss.item() if bad else 'non-finite on another rank'} in "
+                           f"{method['name']}/{stage['name']} at epoch {epoch + 1}, step {step + 1}",
+                           "lower the learning rate (training.lr) or check the data")
             model.zero_grad(set_to_none=True)
             loss_fn.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * scale if scale != 1.0 else loss).backward()
             if stage.get("grad_clip"):
                 torch.nn.utils.clip_grad_norm_([p for p in clipped if p.requires_grad], float(stage["grad_clip"]))
             opt.step()
             sched.step()
-            total += loss.item() * len(y)
-            correct += (out_.final_logits.argmax(-1) == y).sum().item()
-            seen += len(y)
-        log.append({"epoch": epoch + 1, "loss": total / seen, "train_acc_final": correct / seen,
-                    "seconds": round(time.time() - t0, 3), "lr": sched.get_last_lr()[0]})
+            with torch.no_grad():
+                per_exit = [F.cross_entropy(row.float(), y, reduction="sum").item() for row in logits]
+            sums += torch.tensor([loss.item() * len(y), (logits[-1].argmax(-1) == y).sum().item(), len(y), *per_exit],
+                                 dtype=torch.float64)
+        total, correct, seen, *exit_sums = dist.sum_all(sums.tolist())
+        row = {"epoch": epoch + 1, "loss": total / seen, "train_acc_final": correct / seen,
+               "seconds": round(time.time() - t0, 3), "lr": sched.get_last_lr()[0],
+               **{f"loss_exit_L{layer}": s_ / seen for layer, s_ in zip(rows, exit_sums)}}
+        monitor.epoch(row, int(seen))
+        log = monitor.rows
         bar.set_postfix(loss=f"{total / seen:.4f}")
-        save_torch(resume_path, {"spec_hash": key, "model": model.state_dict(), "loss": loss_fn.state_dict(),
-                                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                 "generator": gen.get_state(), "log": log, "epoch": epoch + 1})
-    save_torch(out, {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "job": job, "log": log,
-                     "spec_hash": key, "provenance": provenance(device=str(device), seed=job["seed"],
-                                                                precision=job.get("precision", "fp32"))})
+        if dist.is_main():
+            save_torch(resume_path, {"spec_hash": key, "model": model.state_dict(), "loss": loss_fn.state_dict(),
+                                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                     "generator": gen.get_state(), "log": log, "epoch": epoch + 1})
+        dist.barrier()
     if logits_out:
         from ..evaluate import write_cache
 
-        info = write_cache(model, data, logits_out, eval_batch_size, job.get("precision"))
-        print("per-row accuracy:", ", ".join(f"L{l}: {a:.4f}" for l, a in zip(info["row_layers"],
-                                                                             info["row_accuracy"])), flush=True)
-    resume_path.unlink(missing_ok=True)
+        t0 = time.time()
+        info = write_cache(model, data, logits_out, eval_batch_size, job.get("precision"), write=dist.is_main())
+        monitor.evaluated(info["row_layers"], info["row_accuracy"], time.time() - t0)
+        if dist.is_main():
+            print("per-row accuracy:", ", ".join(f"L{l}: {a:.4f}" for l, a in zip(info["row_layers"],
+                                                                                 info["row_accuracy"])), flush=True)
+    timing = monitor.report_timing()
+    if dist.is_main():
+        save_torch(out, {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "job": job, "log": log,
+                         "spec_hash": key,
+                         "provenance": provenance(device=str(device), seed=job["seed"],
+                                                  precision=job.get("precision", "fp32"), timing=timing,
+                                                  world_size=dist.world_size())})
+        resume_path.unlink(missing_ok=True)
+    monitor.close()
+    dist.barrier()
     return log

@@ -6,7 +6,8 @@
     the profile gives a GPU carry their GPU request, and the report rule (a localrule) never reached the scheduler;
 (b) the numbers match the local run: the operating curves and table1.csv are byte-identical;
 (c) the retry: the training job the watcher cancelled ended CANCELLED, Snakemake logged the failure and restarted the
-    job, the resubmitted job completed, and the DAG finished.
+    job, the resubmitted job completed, and the DAG finished;
+(d) with --train-gpus N > 1: every training job asked SLURM for N GPUs and ran N data-parallel ranks (its log).
 
     python workflow/ci/check_slurm_run.py --slurm-dir D1 --local-dir D2 --log D1.log --cancelled FILE --run tiny \
         --profile profiles/slurm/config.yaml
@@ -197,6 +198,22 @@ def check_retry(log: str, cancelled_file: Path, records: dict, submitted: list, 
         print("OK: the cancelled job was retried by Snakemake and the DAG completed")
 
 
+def check_multi_gpu(slurm: Path, run: str, n: int, records: dict, failures: list[str]) -> None:
+    print(f"\n== (d) multi-GPU training jobs: {n} GPUs requested, {n} DDP ranks started")
+    train = {sid: rec for sid, rec in records.items() if rec["comment"].startswith("rule_train_")}
+    asked = {sid for sid, rec in train.items() if re.search(rf"gpu[:=](?:[A-Za-z0-9_-]+:)?{n}\b", rec["gpu"])}
+    if not train or asked != set(train):
+        failures.append(f"(d) training jobs without a {n}-GPU request: "
+                        f"{sorted((sid, train[sid]['gpu']) for sid in set(train) - asked) or 'no training job'}")
+    logs = sorted((slurm / "results" / run / "logs" / "train").rglob("*.log"))
+    ranked = [p for p in logs if f"ranks: {n} " in p.read_text(errors="replace")]
+    print(f"{len(asked)} of {len(train)} training jobs requested {n} GPUs; {len(ranked)} of {len(logs)} training logs "
+          f"report {n} ranks")
+    if not logs or len(ranked) != len(logs):
+        failures.append(f"(d) training logs that do not report {n} ranks: "
+                        f"{[str(p) for p in logs if p not in ranked] or 'no training log'}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--slurm-dir", type=Path, required=True)
@@ -205,6 +222,7 @@ def main() -> int:
     ap.add_argument("--cancelled", type=Path, required=True, help="'<slurm id> <comment>' written by the watcher")
     ap.add_argument("--run", default="tiny")
     ap.add_argument("--profile", type=Path, required=True, help="the profile's config.yaml")
+    ap.add_argument("--train-gpus", type=int, default=1, help="GPUs (DDP ranks) each training job was given")
     args = ap.parse_args()
     log = args.log.read_text(errors="replace")
     failures: list[str] = []
@@ -212,10 +230,13 @@ def main() -> int:
     _, records, submitted = check_sbatch(log, profile, failures)
     check_outputs(args.slurm_dir, args.local_dir, args.run, failures)
     check_retry(log, args.cancelled, records, submitted, failures)
+    if args.train_gpus > 1:
+        check_multi_gpu(args.slurm_dir, args.run, args.train_gpus, records, failures)
     if failures:
         print("\nSLURM stage FAILED:", *failures, sep="\n  - ")
         return 1
-    print("\nSLURM stage checks passed: (a) sbatch, (b) identical outputs, (c) retry")
+    print("\nSLURM stage checks passed: (a) sbatch, (b) identical outputs, (c) retry"
+          + (f", (d) {args.train_gpus}-GPU DDP training jobs" if args.train_gpus > 1 else ""))
     return 0
 
 

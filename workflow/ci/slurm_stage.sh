@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # CI stage: prove profiles/slurm against a real SLURM. On this machine it
 #   1. installs (apt, when missing) and starts a single-node SLURM with two fake GPUs (setup_local_slurm.sh);
-#   2. runs the CI-sized DAG (config/tiny.yaml) with `--profile profiles/slurm` in one folder, while a watcher
-#      scancels the first training job it sees running (Snakemake must retry it: the profile's `retries`);
+#   2. runs the CI-sized DAG (config/tiny.yaml, every training job on two data-parallel ranks: resources.train.gpu 2,
+#      so each asks SLURM for two GPUs and starts two gloo ranks under torchrun) with `--profile profiles/slurm` in one
+#      folder, while a watcher scancels the first training job it sees running (Snakemake must retry it);
 #   3. runs the same target locally (`--cores 2`, the default profile) in another folder;
 #   4. checks (check_slurm_run.py): (a) every job went through sbatch (the scheduler's own records), (b) the curves
-#      and table1.csv are byte-identical to the local run, (c) the cancelled job was retried and the DAG completed;
+#      and table1.csv are byte-identical to the local run, (c) the cancelled job was retried and the DAG completed,
+#      (d) every training job requested two GPUs and ran two ranks;
 #   5. stops every daemon it started, by PID, also when something failed, and prints its wall time.
 #
 #   bash workflow/ci/slurm_stage.sh          # as root, Debian/Ubuntu, no SLURM running; about 7 min on 2 cores
@@ -75,7 +77,8 @@ bash "$CI/setup_local_slurm.sh"
 
 rm -rf "$WORK"
 mkdir -p "$WORK/slurm" "$WORK/local"
-smk() { timeout 900 snakemake -s "$REPO/Snakefile" --configfile "$CONFIG" "$@"; }
+RANKS=2  # data-parallel ranks (and GPUs requested) per training job, in both runs
+smk() { timeout 900 snakemake -s "$REPO/Snakefile" --configfile "$CONFIG" --config "resources={\"train\": {\"gpu\": $RANKS}}" "$@"; }
 
 echo "== run '$RUN' through SLURM: snakemake --profile profiles/slurm --configfile config/tiny.yaml (in $WORK/slurm)"
 t0=$(date +%s)
@@ -104,5 +107,5 @@ fi
 echo "local run: $(grep -E 'steps \(100%\) done' "$WORK/local.log" | tail -1), $(( $(date +%s) - t0 )) s"
 
 python "$CI/check_slurm_run.py" --slurm-dir "$WORK/slurm" --local-dir "$WORK/local" --log "$WORK/slurm.log" \
-  --cancelled "$WORK/cancelled" --run "$RUN" --profile "$REPO/profiles/slurm/config.yaml"
+  --cancelled "$WORK/cancelled" --run "$RUN" --profile "$REPO/profiles/slurm/config.yaml" --train-gpus "$RANKS"
 echo "logs and outputs of both runs: $WORK"

@@ -8,8 +8,11 @@ from eebench.plan import (Plan, architecture, costs_path, curve_path, expand_gri
                           store_path, train_path)
 
 PLANS = {name: Plan(cfg) for name, cfg in expand_grid(config).items()}
-# every method a training job may be for, over all runs (identical specs are trained once)
-TRAINED = sorted({c for p in PLANS.values() for c in p.canonical.values()})
+# ablation variants trained in shared processes (Plan.train_groups): run -> share -> [(method, seed, stage)]
+GROUPS = {name: p.train_groups() for name, p in PLANS.items()}
+GROUPED = {m for g in GROUPS.values() for jobs in g.values() for m, _, _ in jobs}
+# every method a one-stage training job may be for, over all runs (identical specs are trained once)
+TRAINED = sorted({c for p in PLANS.values() for c in p.canonical.values()} - GROUPED)
 DEFAULT_RESOURCES = {"train": {"mem_mb": 4000, "runtime": 60}, "costs": {"mem_mb": 4000, "runtime": 30},
                      "curve": {"mem_mb": 2000, "runtime": 10}, "latency": {"mem_mb": 4000, "runtime": 60}}
 
@@ -28,9 +31,16 @@ def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
 
-def res(rule_name):
-    """Resources of a rule: the defaults above, overridden by the config's `resources:` section."""
-    return {**DEFAULT_RESOURCES[rule_name], **(config.get("resources") or {}).get(rule_name, {})}
+def res(rule_name, *skip):
+    """Resources of a rule: the defaults above, overridden by the config's `resources:` section (less ``skip``:
+    the ones the rule sets per run)."""
+    merged = {**DEFAULT_RESOURCES[rule_name], **(config.get("resources") or {}).get(rule_name, {})}
+    return {k: v for k, v in merged.items() if k not in skip}
+
+
+def train_devices(run):
+    """Devices (data-parallel ranks) of each training job of a run: its config's `resources: {train: {gpu: N}}`."""
+    return PLANS[run].train_devices
 
 
 def model_spec(run, method):

@@ -2,6 +2,11 @@
 # exactly the stages it belongs to (and everything downstream); a stage's init checkpoint is its input. Methods and
 # ablation variants with identical specs share one set of jobs (PLANS[run].canonical). Every stage ends by
 # evaluating its model once, in the same process, into the exit-logit cache (logits of every exit, every test sample).
+# A job writes a per-epoch CSV beside its log (and TensorBoard events when tensorboard is installed). A run whose
+# `resources: {train: {gpu: N}}` asks for N > 1 devices trains each stage on N data-parallel ranks (torchrun, DDP):
+# the GPU request a cluster profile submits and the ranks the job starts are the same number.
+# Ablation variants are trained in a few shared processes instead (rule train_group, Plan.train_groups): same paths,
+# one startup per share.
 
 
 def init_checkpoint(wc):
@@ -19,13 +24,58 @@ rule train:
         spec=lambda wc: as_json(PLANS[wc.run].train_job(wc.method, int(wc.seed), wc.stage)),
         init=lambda wc, input: f"--init {input.init[0]}" if input.init else "",
         eval_batch=lambda wc: PLANS[wc.run].config["training"]["eval_batch_size"],
+        tensorboard="results/{run}/logs/tensorboard/{method}/seed{seed}/{stage}",
     log:
-        "results/{run}/logs/train/{method}/seed{seed}/{stage}.log",
+        log="results/{run}/logs/train/{method}/seed{seed}/{stage}.log",
+        epochs="results/{run}/logs/train/{method}/seed{seed}/{stage}.epochs.csv",
     wildcard_constraints:
         method=one_of(TRAINED),
-    threads: config.get("training", {}).get("threads", 1)
+    threads: lambda wc: PLANS[wc.run].config["training"].get("threads", 1) * train_devices(wc.run)  # every rank's
     resources:
-        **res("train"),
+        **res("train", "gpu"),
+        gpu=lambda wc: train_devices(wc.run),
     shell:
         "eebench train --spec {params.spec:q} --out {output.checkpoint} {params.init} --logits {output.logits} "
-        "--eval-batch-size {params.eval_batch} > {log} 2>&1"
+        "--eval-batch-size {params.eval_batch} --epochs-csv {log.epochs} --tensorboard {params.tensorboard} "
+        "--nproc {resources.gpu} > {log.log} 2>&1"
+
+
+def group_item(run, method, seed, stage):
+    prev = PLANS[run].init_stage(method, stage)
+    return {"job": PLANS[run].train_job(method, seed, stage), "out": train_path(run, method, seed, stage),
+            "init": train_path(run, prev[0], seed, prev[1]) if prev else None,
+            "logits": logits_path(run, method, seed, stage), "epochs_csv": epochs_csv_path(run, method, seed, stage),
+            "tensorboard": f"results/{run}/logs/tensorboard/{method}/seed{seed}/{stage}"}
+
+
+def epochs_csv_path(run, method, seed, stage):
+    return f"results/{run}/logs/train/{method}/seed{seed}/{stage}.epochs.csv"
+
+
+for _run, _groups in GROUPS.items():
+    _tag = "" if len(PLANS) == 1 else "_" + re.sub(r"[^A-Za-z0-9]", "_", _run)
+    for _group, _jobs in _groups.items():
+        _items = [group_item(_run, *j) for j in _jobs]
+        _made = {i["out"] for i in _items}
+
+        rule:
+            name:
+                f"train_group{_tag}_{_group.replace('-', '_')}"
+            input:
+                sorted({i["init"] for i in _items if i["init"] and i["init"] not in _made}),
+            output:
+                [i["out"] for i in _items] + [i["logits"] for i in _items],
+            params:
+                spec=as_json({"jobs": _items, "eval_batch_size": PLANS[_run].config["training"]["eval_batch_size"]}),
+                nproc=train_devices(_run),
+            log:
+                [f"results/{_run}/logs/train/{_group}.log"] + [i["epochs_csv"] for i in _items],
+            threads: PLANS[_run].config["training"].get("threads", 1) * train_devices(_run)
+            # the shares are the run's longest jobs: start them first, so the one-stage jobs fill the other cores
+            # instead of a share starting last and running alone
+            priority: 10
+            resources:
+                **res("train", "gpu"),
+                gpu=train_devices(_run),
+            shell:
+                "eebench train-group --spec {params.spec:q} --nproc {params.nproc} > {log[0]} 2>&1"
