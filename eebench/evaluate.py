@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .build import build_model
-from .device import autocast, resolve_device
+from .device import autocast, resolve_device, to_device
 from .data import load_dataset
 from .errors import fail
 from .io import atomic_path, load_torch
@@ -20,18 +20,22 @@ from .io import atomic_path, load_torch
 
 @torch.no_grad()
 def exit_logits(model, data, batch_size: int,
-                precision: str | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+                precision: str | None = None, lengths: list | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """[rows, N, C] logits of the evaluation split, its [N] labels in the same order, and [exits, N]
-    learning-to-exit outputs where the model has that module."""
+    learning-to-exit outputs where the model has that module. Text batches also append each sample's real
+    (unpadded) token count to ``lengths``: text MACs are charged per sample from it."""
     model.eval()
     device = next(model.parameters()).device
     logits, labels, lte = [], [], []
     for xb, yb in data.eval_batches(model.backbone, batch_size):
         with autocast(device, precision):
-            out = model(xb.to(device))
+            out = model(to_device(xb, device))
         logits.append(out.stacked().float().cpu())
         labels.append(yb)
         lte.append(None if out.lte_outputs is None else out.lte_outputs.float().cpu())
+        if lengths is not None and isinstance(xb, dict):
+            lengths.append(xb["attention_mask"].sum(1))
     return (torch.cat(logits, dim=1), torch.cat(labels),
             torch.cat(lte, dim=1) if lte and lte[0] is not None else None)
 
@@ -49,8 +53,11 @@ def evaluate_checkpoint(checkpoint: str | Path, out: str | Path, batch_size: int
 
 def write_cache(model, data, out: str | Path, batch_size: int = 256, precision: str | None = None) -> dict:
     """Evaluate ``model`` once on the evaluation split and store every exit's logits (atomically)."""
-    logits, labels, lte = exit_logits(model, data, batch_size, precision)
+    lengths: list = []
+    logits, labels, lte = exit_logits(model, data, batch_size, precision, lengths)
     extra = {} if lte is None else {"lte_outputs": lte.numpy()}
+    if lengths:  # text: per-sample token counts and the task's metric (absent for images: caches stay as they were)
+        extra.update(lengths=torch.cat(lengths).numpy(), metric=np.array(data.metric))
     acc = (logits.argmax(-1) == labels).float().mean(dim=1)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:  # np.savez would append .npz to a temp name
@@ -64,7 +71,9 @@ def load_cache(path: str | Path) -> dict[str, Any]:
         with np.load(path) as z:
             return {"logits": torch.from_numpy(z["logits"]), "labels": torch.from_numpy(z["labels"]),
                     "row_layers": z["row_layers"].tolist(), "num_layers": int(z["num_layers"]),
-                    "extra": {k: torch.from_numpy(z[k]) for k in ("lte_outputs",) if k in z}}
+                    "extra": {k: torch.from_numpy(z[k]) for k in ("lte_outputs",) if k in z},
+                    "lengths": torch.from_numpy(z["lengths"]) if "lengths" in z else None,
+                    "metric": str(z["metric"]) if "metric" in z else "accuracy"}
     except FileNotFoundError as err:
         raise fail(f"exit-logit cache {path} does not exist", "run the evaluate step first") from err
     except (ValueError, KeyError, OSError) as err:

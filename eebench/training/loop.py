@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..build import build_model
-from ..device import autocast, resolve_device
+from ..device import autocast, resolve_device, to_device
 from ..data import load_dataset
 from ..errors import fail
 from ..io import load_torch, save_torch
@@ -134,7 +134,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
         loss_fn.new_epoch(epoch + 1, epochs)
         t0, total, correct, seen = time.time(), 0.0, 0, 0
         for step, (x, y) in enumerate(batches(data, model.backbone, bs, gen)):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x, y = to_device(x, device), y.to(device, non_blocking=True)
             with autocast(device, job.get("precision")):
                 out_ = model(x, frozen_backbone=frozen, with_teacher=loss_fn.needs_teacher)
                 loss = loss_fn(out_, y)
