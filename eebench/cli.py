@@ -103,7 +103,7 @@ def write_costs(dataset: dict, backbone: dict, method: dict, out: str) -> None:
     from .provenance import provenance
 
     model = build_model(backbone, method, num_classes_of(dataset), pretrained=False, attn_implementation="eager")
-    summary = cost_summary(model)
+    summary = cost_summary(model, seq_length=int(dataset.get("max_seq_length", 128)))  # text: the padded convention
     summary["provenance"] = provenance()
     write_json(out, summary)
 
