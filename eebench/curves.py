@@ -13,6 +13,7 @@ from .measure.macs import CONVENTIONS, cumulative_macs
 from .measure.speedup import expected_macs, layer_speedup
 from .metrics import get_metric
 from .policies import build_policy
+from .policies.base import decide_at
 
 
 def sweep_points(policy: dict[str, Any]) -> list[dict[str, Any]]:
@@ -71,11 +72,15 @@ def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[s
     single = logits.shape[0] == 1  # no exits: every policy answers with the final classifier
     rows = []
     for point in sweep_points(policy)[:1] if single else sweep_points(policy):
-        decision = build_policy(policy["name"], **{**policy.get("params", {}), **point}).decide(
-            logits, **cache.get("extra", {}))
+        if single and logits.shape[-1] == 1:  # a regression backbone without exits: its one output, no exit rule
+            decision = decide_at(logits, torch.zeros(logits.shape[1], dtype=torch.long), regression=True)
+        else:
+            decision = build_policy(policy["name"], **{**policy.get("params", {}), **point}).decide(
+                logits, **cache.get("extra", {}))
         executed = logged[decision.compute_index]
         row = {"policy": policy["name"], **{f"param_{k}": v for k, v in point.items()},
-               "accuracy": float((decision.prediction == labels).double().mean()),
+               "accuracy": (float((decision.prediction == labels).double().mean()) if not labels.is_floating_point()
+                            else float("nan")),  # regression has no accuracy
                "metric": metric.name, "score": metric.score(decision.prediction.numpy(), labels.numpy()),
                "exit_layer_convention": convention,
                "avg_exit_layer": float(logged[decision.exit_index].double().mean()),

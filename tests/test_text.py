@@ -77,6 +77,11 @@ def test_per_sample_macs_equal_a_hand_count_at_two_lengths():
     assert costs["macs"]["paper"]["backbone"] == 4 * 128 * (4 * d * d + 2 * d * f) + head
     grow = backbone_macs(costs, "full", torch.arange(1, 64))
     assert bool((grow[1:] > grow[:-1]).all())
+    # PABEE's shared pooler: each exit is charged its own call of it (D² + D·C), not the backbone's final component
+    shared = build_model(TINY, {**method, "heads": [{"type": "pooled_linear"}] * 3}, 2, attn_implementation="eager")
+    comps = cost_summary(shared)["components"]
+    assert [comps[f"head{i}"]["macs"]["paper"] for i in (1, 2, 3)] == [head] * 3
+    assert comps["final"]["macs"]["paper"] == head and count_params(shared) == count_params(model) - 3 * (d * d + d)
 
 
 def test_glue_metrics_equal_hand_values_and_the_libraries():

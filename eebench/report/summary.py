@@ -19,7 +19,7 @@ OPTIONAL = ["score", "expected_macs_paper_real", "expected_macs_full_real", "hea
 
 def score_column(curve: pd.DataFrame) -> str:
     """The column operating points and AUCs read: the task's metric where the curve names one, else accuracy."""
-    return "score" if "score" in curve else "accuracy"
+    return "score" if "score" in curve and metric_name(curve) != "accuracy" else "accuracy"
 
 
 def metric_name(curve: pd.DataFrame) -> str:
@@ -27,7 +27,9 @@ def metric_name(curve: pd.DataFrame) -> str:
 
 
 def metrics_of(curve: pd.DataFrame) -> list[str]:
-    return METRICS + [m for m in OPTIONAL if m in curve]
+    """The columns a table aggregates. ``score`` only where it is not plain accuracy, so image runs aggregate (and
+    print) exactly what they did before tasks had metrics."""
+    return METRICS + [m for m in OPTIONAL if m in curve and (m != "score" or metric_name(curve) != "accuracy")]
 
 
 def param_columns(curve: pd.DataFrame) -> list[str]:
@@ -42,6 +44,8 @@ def mean_curve(curves: pd.DataFrame) -> pd.DataFrame:
         keys = ["_point"]
     grouped = curves.groupby(keys, sort=True, dropna=False)[metrics_of(curves)]
     out = grouped.mean().join(grouped.std(ddof=0).add_suffix("_std")).reset_index()
+    if "metric" in curves:
+        out["metric"] = metric_name(curves)
     return out.drop(columns=["_point"], errors="ignore")
 
 
