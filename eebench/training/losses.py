@@ -196,10 +196,14 @@ def task_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def lte_mse(out, labels, exit_layers, num_layers) -> torch.Tensor:
     """BERxiT's learning-to-exit loss: mean over (exits × batch) of (u_i − t_i)², t_i = 1 − 1[argmax z_i = y]
-    ("1 = this exit is wrong"); off-ramp L is judged by the final classifier's answer. Targets are detached."""
+    ("1 = this exit is wrong"; regression: t_i = tanh|ŷ_i − y|); off-ramp L is judged by the final classifier's
+    answer. Targets are detached."""
     with torch.no_grad():
         logits = [out.final_logits if layer == num_layers else z for layer, z in zip(exit_layers, out.exit_logits)]
-        target = torch.stack([1.0 - (z.argmax(-1) == labels).float() for z in logits])
+        if labels.is_floating_point():
+            target = torch.stack([torch.tanh((z.squeeze(-1) - labels).abs()) for z in logits])
+        else:
+            target = torch.stack([1.0 - (z.argmax(-1) == labels).float() for z in logits])
     return F.mse_loss(out.lte_outputs, target)
 
 
