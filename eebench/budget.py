@@ -6,7 +6,8 @@ offline_assets §4): training 2,366 img/s for ViT-B/16 and DeiT-B, 646 img/s for
 Sizes are the standard full splits (a local subset is smaller) and the throughput is that of B-size models, so for
 subsets and small models the figure is an upper bound; a dataset this table does not know is reported as unknown.
 Text (GLUE): BERT-base at ≤ 128 tokens does less work per sample than ViT-B/16 at 197 tokens, so ViT-B's throughput
-is taken per sequence (an upper bound on time); sizes are GLUE's train and dev splits.
+is taken per sequence; the papers' batch of 8 (DeeBERT, BERxiT) runs below it, so read the figure as a lower bound;
+sizes are GLUE's train and dev splits (or the configured slice).
 Table 5's job times each method and its backbone at batch 1 for (passes + 1) passes over the images; an eager
 batch-1 forward is taken as 0.5 ms per block (≈ 6 ms for ViT-B/16 on an H100 or the paper's RTX 3090).
 """

@@ -31,16 +31,31 @@ def _mcc(pred, gold):
     return float(matthews_corrcoef(gold, pred))
 
 
+def _correlation(value) -> float:
+    """scipy gives NaN when one side is constant (an exit that always answers the same); like scikit-learn's MCC,
+    count that as no correlation, so operating points and AUCs stay defined."""
+    value = float(value)
+    return 0.0 if np.isnan(value) else value
+
+
 def _pearson(pred, gold):
+    import warnings
+
     from scipy.stats import pearsonr
 
-    return float(pearsonr(pred, gold)[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _correlation(pearsonr(pred, gold)[0])
 
 
 def _spearman(pred, gold):
+    import warnings
+
     from scipy.stats import spearmanr
 
-    return float(spearmanr(pred, gold)[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _correlation(spearmanr(pred, gold)[0])
 
 
 PARTS = {"accuracy": _accuracy, "f1": _f1, "mcc": _mcc, "pearson": _pearson, "spearman": _spearman}

@@ -98,6 +98,7 @@ def test_glue_metrics_equal_hand_values_and_the_libraries():
     out = get_metric("pearson_spearman").evaluate(x, y)
     assert out["spearman"] == pytest.approx(1 - 6 * 2 / (4 * 15)) == spearmanr(x, y)[0]  # Σd² = 2
     assert out["pearson"] == pytest.approx(0.8) == pytest.approx(pearsonr(x, y)[0])
+    assert get_metric("pearson_spearman").score(np.ones(4), y) == 0.0  # constant answers: no correlation, not NaN
 
 
 def _tsv(path: Path, text: str) -> None:
