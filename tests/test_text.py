@@ -196,18 +196,21 @@ def test_tokenisation_cache_and_length_buckets(tmp_path, tiny_bert):
     assert [len(y) for _, y in src.eval_batches(tiny_bert, 16)] == [16, 16, 8]
 
 
-def test_parameter_counts_bert_base_and_every_nlp_baseline():
-    from eebench.recipes import resolve_method
+def test_parameter_counts_bert_base_and_every_nlp_baseline_of_the_glue_config():
+    from eebench.plan import Plan, expand_grid, load_config
 
+    plan = Plan(expand_grid(load_config(Path(__file__).resolve().parents[1] / "config" / "glue.yaml"))["glue/sst2"])
     bb = build_backbone("bert_base_uncased", 2, pretrained=False)
     assert count_params(bb.model) == 109_482_240  # BertModel with its pooler
     d, c = 768, 2
     clf = d * c + c
-    offramp = d * d + d + clf  # pooler (dense + bias) + classifier
-    expected = {"backbone": 109_482_240 + clf, "deebert": 109_482_240 + clf + 12 * offramp,
-                "pabee": 109_482_240 + clf + 11 * offramp, "pcee": 109_482_240 + clf + 11 * offramp,
-                "sdn": 109_482_240 + clf + 11 * offramp, "berxit": 109_482_240 + clf + 12 * offramp + d + 1}
+    offramp = d * d + d + clf  # own pooler (dense + bias) + classifier
+    base = 109_482_240 + clf
+    expected = {"backbone": base, "deebert": base + 12 * offramp, "berxit": base + 12 * offramp + d + 1,
+                "berxit_alt": base + 12 * offramp, "sdn": base + 11 * offramp,
+                "pabee": base + 11 * clf, "pcee": base + 11 * clf}  # PABEE's exits share the backbone's pooler
+    assert set(expected) == set(plan.methods)
     for name, total in expected.items():
-        m = resolve_method(name, {}, 12, {}, family="bert")
+        m = plan.method(name)
         model = MultiExitModel(bb, m["exit_layers"], m["heads"], 2, lte=m["lte"])
         assert count_params(model) == total, name
