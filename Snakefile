@@ -23,4 +23,4 @@ include: "workflow/rules/leaderboard.smk"
 rule all:
     default_target: True
     input:
-        [o for run in PLANS for o in report_outputs(run)],
+        [o for run in PLANS for o in report_outputs(run)] + glue_outputs(),

@@ -5,6 +5,9 @@ offline_assets §4): training 2,366 img/s for ViT-B/16 and DeiT-B, 646 img/s for
 (``train: heads``) runs the backbone forward only, taken as 3× the training throughput; evaluation likewise 3×.
 Sizes are the standard full splits (a local subset is smaller) and the throughput is that of B-size models, so for
 subsets and small models the figure is an upper bound; a dataset this table does not know is reported as unknown.
+Text (GLUE): BERT-base at ≤ 128 tokens does less work per sample than ViT-B/16 at 197 tokens, so ViT-B's throughput
+is taken per sequence; the papers' batch of 8 (DeeBERT, BERxiT) runs below it, so read the figure as a lower bound;
+sizes are GLUE's train and dev splits (or the configured slice).
 Table 5's job times each method and its backbone at batch 1 for (passes + 1) passes over the images; an eager
 batch-1 forward is taken as 0.5 ms per block (≈ 6 ms for ViT-B/16 on an H100 or the paper's RTX 3090).
 
@@ -17,16 +20,27 @@ from __future__ import annotations
 
 from typing import Any
 
-THROUGHPUT = {"vit": 2366.0, "deit": 2366.0, "swin": 646.0}  # training img/s per GPU
+THROUGHPUT = {"vit": 2366.0, "deit": 2366.0, "swin": 646.0, "bert": 2366.0}  # training samples/s per GPU
 FORWARD_ONLY = 3.0
 BATCH1_MS_PER_BLOCK = 0.5  # eager batch-1 latency per transformer block (Table 5 job)
 SIZES = {"cifar100": (50_000, 10_000), "cifar10": (50_000, 10_000), "food101": (75_750, 25_250),
-         "imagenet1k": (1_281_167, 50_000), "tiny_imagenet": (100_000, 10_000), "digits": (1_437, 360)}
+         "imagenet1k": (1_281_167, 50_000), "tiny_imagenet": (100_000, 10_000), "digits": (1_437, 360),
+         "glue/cola": (8_551, 1_043), "glue/sst2": (67_349, 872), "glue/mrpc": (3_668, 408),
+         "glue/stsb": (5_749, 1_500), "glue/qqp": (363_846, 40_430), "glue/mnli": (392_702, 9_815),
+         "glue/mnli_mm": (392_702, 9_832), "glue/qnli": (104_743, 5_463), "glue/rte": (2_490, 277),
+         "glue/wnli": (635, 71)}
+
+
+def size_key(dataset: dict[str, Any]) -> str:
+    return f"glue/{dataset.get('task', 'sst2')}" if dataset["name"] == "glue" else dataset["name"]
 
 
 def run_budget(plan) -> dict[str, Any]:
     """Jobs per rule and GPU-hours of one run (a Plan)."""
-    train_n, test_n = SIZES.get(plan.config["dataset"]["name"], (None, None))
+    train_n, test_n = SIZES.get(size_key(plan.config["dataset"]), (None, None))
+    limits = [plan.config["dataset"].get(k) for k in ("limit_train", "limit_eval")]
+    if train_n:  # a slice (limit_train/limit_eval) is smaller than the full split
+        train_n, test_n = min(train_n, limits[0] or train_n), min(test_n, limits[1] or test_n)
     thr = THROUGHPUT.get(plan.family, THROUGHPUT["vit"])
     jobs = {"train": 0, "costs": 1, "curves": 1, "report": 1}  # costs, curves: one job per run
     hours = {"train": 0.0, "evaluate": 0.0}

@@ -143,7 +143,7 @@ def write_costs(dataset: dict, backbone: dict, method: dict, out: str) -> None:
     from .provenance import provenance
 
     model = build_model(backbone, method, num_classes_of(dataset), pretrained=False, attn_implementation="eager")
-    summary = cost_summary(model)
+    summary = cost_summary(model, seq_length=int(dataset.get("max_seq_length", 128)))  # text: the padded convention
     summary["provenance"] = provenance()
     write_json(out, summary)
 
@@ -215,6 +215,31 @@ def cmd_report(args) -> None:
     out_dir = args.out_dir or f"reports/{plan.run}"
     tables = render_run(plan, out_dir)
     print(f"wrote {', '.join(sorted(tables))} to {out_dir}")
+
+
+def cmd_report_glue(args) -> None:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .plan import Plan, expand_grid, validate_config
+    from .report.glue import glue_table, nlp_paper_vs_ours, task_of
+    from .report.run import scale_note
+
+    config = validate_config(_json_arg(args.config_json))
+    cells, titles, scale = {}, {}, ""
+    for run, cfg in expand_grid(config).items():
+        task = task_of(cfg)
+        if task is None:
+            continue
+        plan = Plan(cfg)
+        cells[task] = pd.read_csv(f"reports/{run}/table1.csv")
+        titles.update({m: plan.method(m)["title"] for m in plan.methods})
+        scale = scale_note(cfg)
+    out = Path(args.out_dir)
+    glue_table(cells, titles, out, scale)
+    nlp_paper_vs_ours(cells, out / "paper_vs_ours_glue.md", scale)
+    print(f"wrote table1_glue and paper_vs_ours_glue ({len(cells)} tasks) to {out}")
 
 
 def cmd_plan(args) -> None:
@@ -474,6 +499,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cores", default="all")
     s.add_argument("snakemake_args", nargs=argparse.REMAINDER, help="after --: passed to snakemake")
     s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("report-glue", help="(DAG step) Table 1 across the GLUE tasks of a grid config")
+    s.add_argument("--config-json", required=True, help="the whole config (with its grid) as JSON")
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(func=cmd_report_glue)
 
     s = sub.add_parser("latency", help="Table 5 wall-clock: batch-1 live early exit vs the plain backbone (ms/img)")
     s.add_argument("--checkpoint", required=True, help="a checkpoint written by eebench train")

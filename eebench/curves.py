@@ -11,7 +11,9 @@ import torch
 from .errors import fail
 from .measure.macs import CONVENTIONS, cumulative_macs
 from .measure.speedup import expected_macs, layer_speedup
+from .metrics import get_metric
 from .policies import build_policy
+from .policies.base import decide_at
 
 
 def sweep_points(policy: dict[str, Any]) -> list[dict[str, Any]]:
@@ -35,8 +37,33 @@ def logged_layers(row_layers: list[int], num_layers: int, convention: str = "cor
     raise fail(f"unknown exit_layer_convention {convention!r}", "use 'correct' or 'as_coded' (LGViT's Swin code)")
 
 
+def per_sample_macs(costs: dict[str, Any], convention: str, lengths: torch.Tensor) -> torch.Tensor:
+    """[rows, N]: what sample n costs when it stops at row r, at its own (unpadded) length L_n."""
+    terms = [cumulative_macs(costs, convention, term=k) for k in range(3)]
+    length = lengths.double()[None, :]
+    return terms[0][:, None] + terms[1][:, None] * length + terms[2][:, None] * length ** 2
+
+
+def backbone_macs(costs: dict[str, Any], convention: str, lengths: torch.Tensor) -> torch.Tensor:
+    """[N]: the plain backbone (embedding, every block, final classifier; no exit heads) at each sample's length."""
+    comps = costs["components"]
+    names = ["embed", *[f"block{i}" for i in range(1, costs["row_layers"][-1] + 1)], "final"]
+    coef = [sum(comps[n]["macs_poly"][convention][k] for n in names) for k in range(3)]
+    length = lengths.double()
+    return coef[0] + coef[1] * length + coef[2] * length ** 2
+
+
 def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[str, Any]) -> pd.DataFrame:
+    """One row per sweep point. ``accuracy`` is top-1 accuracy; ``score`` is the task's metric (``metric`` names it:
+    accuracy for images, MCC for CoLA, …), which operating points, AUCs and tables read. Text adds ``*_real``
+    columns: MACs charged per sample at its real length (the plain columns pad every sample to the costs' length),
+    and FLOPs = 2 × MACs of the full convention (attention included)."""
     logits, labels = cache["logits"], cache["labels"]
+    metric = get_metric(cache.get("metric"))
+    lengths = cache.get("lengths")
+    real = {conv: per_sample_macs(costs, conv, lengths) for conv in CONVENTIONS} if lengths is not None else {}
+    plain_real = {conv: float(backbone_macs(costs, conv, lengths).mean()) for conv in real}
+    samples = torch.arange(logits.shape[1])
     num_layers = cache["num_layers"]
     convention = policy.get("exit_layer_convention", "correct")
     logged = logged_layers(cache["row_layers"], num_layers, convention)
@@ -45,11 +72,16 @@ def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[s
     single = logits.shape[0] == 1  # no exits: every policy answers with the final classifier
     rows = []
     for point in sweep_points(policy)[:1] if single else sweep_points(policy):
-        decision = build_policy(policy["name"], **{**policy.get("params", {}), **point}).decide(
-            logits, **cache.get("extra", {}))
+        if single and logits.shape[-1] == 1:  # a regression backbone without exits: its one output, no exit rule
+            decision = decide_at(logits, torch.zeros(logits.shape[1], dtype=torch.long), regression=True)
+        else:
+            decision = build_policy(policy["name"], **{**policy.get("params", {}), **point}).decide(
+                logits, **cache.get("extra", {}))
         executed = logged[decision.compute_index]
         row = {"policy": policy["name"], **{f"param_{k}": v for k, v in point.items()},
-               "accuracy": float((decision.prediction == labels).double().mean()),
+               "accuracy": (float((decision.prediction == labels).double().mean()) if not labels.is_floating_point()
+                            else float("nan")),  # regression has no accuracy
+               "metric": metric.name, "score": metric.score(decision.prediction.numpy(), labels.numpy()),
                "exit_layer_convention": convention,
                "avg_exit_layer": float(logged[decision.exit_index].double().mean()),
                "avg_executed_layers": float(executed.double().mean()),
@@ -58,6 +90,13 @@ def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[s
             macs = expected_macs(decision.compute_index, cumulative[conv])
             row[f"expected_macs_{conv}"] = macs
             row[f"head_aware_speedup_{conv}"] = plain[conv] / macs
+        for conv, table in real.items():
+            macs = float(table[decision.compute_index, samples].mean())
+            row[f"expected_macs_{conv}_real"] = macs
+            row[f"head_aware_speedup_{conv}_real"] = plain_real[conv] / macs
+        if real:
+            row["expected_flops_full_real"] = 2 * row["expected_macs_full_real"]
+            row["expected_flops_full"] = 2 * row["expected_macs_full"]
         hist = torch.bincount(decision.exit_index, minlength=logits.shape[0]).tolist()
         row["exit_histogram"] = json.dumps(dict(zip(cache["row_layers"], hist)))
         rows.append(row)

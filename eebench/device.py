@@ -31,3 +31,10 @@ def autocast(device: torch.device, precision: str | None):
     if precision == "fp32" or device.type != "cuda":
         return nullcontext()
     return torch.autocast("cuda", dtype=DTYPES[precision])
+
+
+def to_device(inputs, device: torch.device):
+    """A batch's inputs on ``device``: an image tensor, or a text batch's dict of tensors."""
+    if isinstance(inputs, dict):
+        return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+    return inputs.to(device, non_blocking=True)

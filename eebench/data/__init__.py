@@ -92,7 +92,7 @@ def tensor_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, mean, std,
         yield (x[idx] - mean_t) / std_t, y[idx]
 
 
-from . import catalog, digits  # noqa: E402,F401  (registration)
+from . import catalog, digits, glue  # noqa: E402,F401  (registration)
 
 
 KNOWN_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "food101": 101, "imagenet1k": 1000,
@@ -101,4 +101,6 @@ KNOWN_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "food101": 101, "
 
 def num_classes_of(spec: dict[str, Any]) -> int:
     """Classes of a dataset without loading it when the name says (cost counts need no data); else load it."""
+    if spec["name"] == "glue" and spec.get("task", "sst2") in glue.TASKS:
+        return glue.TASKS[spec.get("task", "sst2")].num_classes
     return KNOWN_CLASSES.get(spec["name"]) or load_dataset(spec).num_classes

@@ -16,5 +16,6 @@ class AttentionHead(ExitHead):
         init_like_hf(self)
 
     def forward(self, hidden, mask=None):
-        feature = self.attention(patch_tokens(hidden, self.layout))
-        return HeadOutput(self.classifier(feature, hidden), feature)
+        tokens_mask = None if mask is None else mask[:, self.layout.num_prefix:]
+        feature = self.attention(patch_tokens(hidden, self.layout), tokens_mask)
+        return HeadOutput(self.classifier(feature, hidden, tokens_mask), feature)

@@ -73,6 +73,19 @@ def patch_tokens(hidden: torch.Tensor, layout: TokenLayout) -> torch.Tensor:
     return hidden[:, layout.num_prefix:]
 
 
+def additive_mask(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """Padding mask [B, N] (1 = real token) → [B, 1, 1, N] scores offset: 0 on real keys, dtype-min on padding."""
+    return None if mask is None else (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
+def masked_mean(tokens: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over tokens [B, N, D] → [B, D], over real tokens only where a padding mask is given."""
+    if mask is None:
+        return tokens.mean(dim=1)
+    m = mask.to(tokens.dtype).unsqueeze(-1)
+    return (tokens * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
+
+
 def to_grid(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     """[B, H·W, D] (row-major) → [B, D, H, W]."""
     b, n, d = tokens.shape
@@ -109,10 +122,11 @@ class FusedClassifier(nn.Module):
         self.fc = nn.Linear(d, num_classes)
         self.fc_dist = nn.Linear(d, num_classes) if self.mode == "cls+dist" else None
 
-    def forward(self, feature: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    def forward(self, feature: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask``: padding mask of ``feature``'s tokens (text), so padding never enters the mean."""
         if self.mode == "mean":
-            return self.fc(self.norm(feature).mean(dim=1))
-        pooled = feature.mean(dim=1)
+            return self.fc(masked_mean(self.norm(feature), mask))
+        pooled = masked_mean(feature, mask)
         logits = self.fc(pooled + hidden[:, 0])
         if self.fc_dist is not None:
             logits = (logits + self.fc_dist(pooled + hidden[:, 1])) / 2

@@ -7,8 +7,8 @@ rows/cols 0, s, 2s…; ``pfc="average"`` is the paper's s×s window average (cei
 import torch
 from torch import nn
 
-from .base import (ExitHead, FusedClassifier, HeadOutput, from_grid, init_like_hf, patch_tokens, register_head,
-                   require_grid, to_grid)
+from .base import (ExitHead, FusedClassifier, HeadOutput, additive_mask, from_grid, init_like_hf, patch_tokens,
+                   register_head, require_grid, to_grid)
 
 
 def reduce_tokens(x: torch.Tensor, stride: int, mode: str = "subsample") -> torch.Tensor:
@@ -33,10 +33,14 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x):
+    def forward(self, x, mask=None):
+        """``mask`` [B, N] (text): padded keys get no attention."""
         b, n, d = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
-        attn = torch.matmul(q, k.transpose(-2, -1)).mul(self.scale).softmax(dim=-1)
+        scores = torch.matmul(q, k.transpose(-2, -1)).mul(self.scale)
+        if mask is not None:
+            scores = scores + additive_mask(mask, scores.dtype)
+        attn = scores.softmax(dim=-1)
         return self.proj(torch.matmul(attn, v).transpose(1, 2).reshape(b, n, d))
 
 

@@ -2,7 +2,7 @@
 pre-LN transformer block (HF ViT layer: MHSA with qkv bias + MLP, GELU) over the whole sequence, special tokens
 included, then the port's ``linear`` exit (ViT: pooler + linear on token 0; DeiT: LN + CLS/DIST linears). Width, heads (default width / 64) and MLP size (default
 4× width; Swin's port uses 3072 at width 512) are options."""
-from .base import ExitHead, HeadOutput, init_like_hf, register_head
+from .base import ExitHead, HeadOutput, additive_mask, init_like_hf, register_head
 from .linear import PortLinearHead
 
 
@@ -23,6 +23,6 @@ class ViTEEHead(ExitHead):
         self.exit = PortLinearHead(layout, num_classes, exit_layer)
 
     def forward(self, hidden, mask=None):
-        out = self.block(hidden)
+        out = self.block(hidden) if mask is None else self.block(hidden, attention_mask=additive_mask(mask, hidden.dtype))
         out = out[0] if isinstance(out, tuple) else out
         return HeadOutput(self.exit(out).logits)

@@ -5,6 +5,12 @@ ViT-B/16, spec methods §4.3). ``full``: everything fvcore counts (attention mat
 fused attention kernels are not silently skipped. fvcore reports one fused multiply-add as one "flop", i.e. MACs.
 The whole model is traced once at batch 1 and the counts are split by submodule, so each block and each head is
 charged what it really costs at its real input shape.
+
+Text MACs depend on the sequence length L. Every component of a BERT-family model costs c0 + c1·L + c2·L² (linear
+layers and norms per token, attention matmuls per token pair), so the model is traced at three lengths, each
+component's polynomial is solved exactly and checked against a fourth trace, and stored as ``macs_poly``: curves
+charge every sample its own (unpadded) length from it. ``macs`` holds the papers' fixed-length convention: every
+sample padded to ``seq_length`` (128).
 """
 from __future__ import annotations
 
@@ -16,6 +22,9 @@ from torch import nn
 
 from ..model import MultiExitModel, count_params
 
+TEXT_FIT_LENGTHS = (8, 16, 32)
+TEXT_CHECK_LENGTH = 24
+
 CONVENTIONS = {"paper": ("linear", "conv"), "full": None}  # None = every counted operator
 
 
@@ -24,12 +33,21 @@ class _AllRows(nn.Module):
         super().__init__()
         self.m = model
 
-    def forward(self, x):
-        return self.m(x).stacked()
+    def forward(self, *x):  # text arrives as (input_ids, attention_mask, token_type_ids): the tracer takes tensors
+        inputs = x[0] if len(x) == 1 else dict(zip(("input_ids", "attention_mask", "token_type_ids"), x))
+        return self.m(inputs).stacked()
 
 
-def example_input(model: MultiExitModel) -> torch.Tensor:
+def is_text(model: MultiExitModel) -> bool:
+    return model.backbone.layout(1).grid is None
+
+
+def example_input(model: MultiExitModel, length: int = 128) -> Any:
+    """One sample: an all-zero image at the backbone's size, or a ``length``-token text without padding."""
     bb = model.backbone
+    if is_text(model):
+        ids = torch.full((1, length), 100, dtype=torch.long)
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
     channels = getattr(bb, "num_channels", None) or bb.model.config.num_channels  # timm models have no HF config
     return torch.zeros(1, channels, bb.image_size, bb.image_size)
 
@@ -42,7 +60,8 @@ def component_costs(model: MultiExitModel, inputs: Any | None = None) -> dict[st
     inputs = example_input(model) if inputs is None else inputs
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        fa = FlopCountAnalysis(_AllRows(model), inputs)
+        args = tuple(inputs.values()) if isinstance(inputs, dict) else (inputs,)
+        fa = FlopCountAnalysis(_AllRows(model), args)
         fa.unsupported_ops_warnings(False)
         fa.uncalled_modules_warnings(False)
         per_module = fa.by_module_and_operator()
@@ -67,8 +86,37 @@ def component_costs(model: MultiExitModel, inputs: Any | None = None) -> dict[st
     return out
 
 
-def cost_summary(model: MultiExitModel, inputs: Any | None = None) -> dict[str, Any]:
-    comps = component_costs(model, inputs)
+def text_component_costs(model: MultiExitModel, seq_length: int) -> dict[str, Any]:
+    """``component_costs`` of a text model: exact per-component MAC polynomials in L, evaluated at ``seq_length``."""
+    from fractions import Fraction
+
+    counts = {n: component_costs(model, example_input(model, n)) for n in (*TEXT_FIT_LENGTHS, TEXT_CHECK_LENGTH)}
+    out = counts[TEXT_FIT_LENGTHS[0]]
+    for comp, entry in out.items():
+        entry["macs_poly"] = {}
+        for conv in CONVENTIONS:
+            (a, fa), (b, fb), (c, fc) = [(n, Fraction(counts[n][comp]["macs"][conv])) for n in TEXT_FIT_LENGTHS]
+            c2 = ((fc - fa) / (c - a) - (fb - fa) / (b - a)) / (c - b)  # divided differences
+            c1 = (fb - fa) / (b - a) - c2 * (a + b)
+            c0 = fa - c1 * a - c2 * a * a
+            coef = [float(c0), float(c1), float(c2)]
+            check = TEXT_CHECK_LENGTH
+            if c0 + c1 * check + c2 * check * check != counts[check][comp]["macs"][conv]:
+                raise RuntimeError(f"MACs of {comp} are not quadratic in the sequence length")
+            entry["macs_poly"][conv] = coef
+            entry["macs"][conv] = poly_macs(coef, seq_length)
+        entry["ops"] = {}  # per-operator counts hold at one length only
+    return out
+
+
+def poly_macs(coef, length):
+    """c0 + c1·L + c2·L² for a number or a tensor of lengths."""
+    return coef[0] + coef[1] * length + coef[2] * length * length
+
+
+def cost_summary(model: MultiExitModel, inputs: Any | None = None, seq_length: int = 128) -> dict[str, Any]:
+    text = is_text(model) and inputs is None
+    comps = text_component_costs(model, seq_length) if text else component_costs(model, inputs)
     total = count_params(model)
     listed = sum(c["params"] for c in comps.values())
     backbone_names = ["embed", *[f"block{i}" for i in range(1, model.backbone.num_layers + 1)], "final"]
@@ -81,15 +129,22 @@ def cost_summary(model: MultiExitModel, inputs: Any | None = None) -> dict[str, 
         "macs": {conv: {"backbone": sum(comps[c]["macs"][conv] for c in backbone_names),
                         "heads": sum(comps[h]["macs"][conv] for h in heads)} for conv in CONVENTIONS},
         "macs_config": {"counter": "fvcore", "attention": "eager", "batch": 1, "dtype": "float32", "device": "cpu",
-                        "input_shape": list(example_input(model).shape) if inputs is None else None,
-                        "conventions": {"paper": "linear+conv only", "full": "all fvcore-counted ops"}},
+                        "input_shape": (list(example_input(model).shape) if inputs is None and not text else None),
+                        "conventions": {"paper": "linear+conv only", "full": "all fvcore-counted ops"},
+                        **({"sequence": {"padded_length": seq_length, "fit_lengths": list(TEXT_FIT_LENGTHS),
+                                         "per_sample": "macs_poly: c0 + c1*L + c2*L^2 at each sample's real length",
+                                         "flops": "2 x MACs (full convention: attention included)"}}
+                           if text else {})},
     }
 
 
-def cumulative_macs(summary: dict[str, Any], convention: str) -> torch.Tensor:
+def cumulative_macs(summary: dict[str, Any], convention: str, term: int | None = None) -> torch.Tensor:
     """MACs of a sample whose computation stopped at row r, for every row r (heads of all rows ≤ r are charged, and
-    the shared learning-to-exit module once per exit evaluated)."""
+    the shared learning-to-exit module once per exit evaluated). ``term`` k (text): the same sum of the components'
+    L^k coefficients instead, so a sample of length L costs Σ_k term_k·L^k."""
     comps = summary["components"]
+    if term is not None:
+        comps = {name: {"macs": {convention: c["macs_poly"][convention][term]}} for name, c in comps.items()}
     rows = summary["row_layers"]
     num_layers = rows[-1]
     lte = comps["lte"]["macs"][convention] / (len(rows) - 1) if "lte" in comps else 0.0

@@ -11,6 +11,25 @@ from ..errors import fail
 
 METRICS = ["accuracy", "layer_speedup", "expected_macs_paper", "expected_macs_full", "head_aware_speedup_paper",
            "head_aware_speedup_full", "avg_exit_layer"]
+# columns a curve may add: the task's metric (``score``; curves without it score by accuracy) and text's per-sample
+# costs at real length
+OPTIONAL = ["score", "expected_macs_paper_real", "expected_macs_full_real", "head_aware_speedup_paper_real",
+            "head_aware_speedup_full_real", "expected_flops_full_real", "expected_flops_full"]
+
+
+def score_column(curve: pd.DataFrame) -> str:
+    """The column operating points and AUCs read: the task's metric where the curve names one, else accuracy."""
+    return "score" if "score" in curve and metric_name(curve) != "accuracy" else "accuracy"
+
+
+def metric_name(curve: pd.DataFrame) -> str:
+    return str(curve["metric"].iloc[0]) if "metric" in curve else "accuracy"
+
+
+def metrics_of(curve: pd.DataFrame) -> list[str]:
+    """The columns a table aggregates. ``score`` only where it is not plain accuracy, so image runs aggregate (and
+    print) exactly what they did before tasks had metrics."""
+    return METRICS + [m for m in OPTIONAL if m in curve and (m != "score" or metric_name(curve) != "accuracy")]
 
 
 def param_columns(curve: pd.DataFrame) -> list[str]:
@@ -23,8 +42,10 @@ def mean_curve(curves: pd.DataFrame) -> pd.DataFrame:
     if not keys:
         curves = curves.assign(_point=0)
         keys = ["_point"]
-    grouped = curves.groupby(keys, sort=True, dropna=False)[METRICS]
+    grouped = curves.groupby(keys, sort=True, dropna=False)[metrics_of(curves)]
     out = grouped.mean().join(grouped.std(ddof=0).add_suffix("_std")).reset_index()
+    if "metric" in curves:
+        out["metric"] = metric_name(curves)
     return out.drop(columns=["_point"], errors="ignore")
 
 
@@ -46,8 +67,9 @@ def operating_point(curve: pd.DataFrame, rule: dict[str, Any]) -> pd.Series:
         if sel.empty:
             raise fail(f"no swept point has {rule.get('params')}", "add it to the method's policy sweep")
         return sel.iloc[0]
-    reference = curve.loc[curve["layer_speedup"].idxmin(), "accuracy"]
-    ok = curve[curve["accuracy"] >= reference - rule.get("max_drop", 1.0) / 100 - 1e-12]
+    col = score_column(curve)
+    reference = curve.loc[curve["layer_speedup"].idxmin(), col]
+    ok = curve[curve[col] >= reference - rule.get("max_drop", 1.0) / 100 - 1e-12]
     return ok.loc[ok["layer_speedup"].idxmax()]
 
 
@@ -75,7 +97,7 @@ def curve_auc(curve: pd.DataFrame, lo: float, hi: float, x: str = "layer_speedup
     """Area under the accuracy envelope acc*(s) = best accuracy among points with speed-up ≥ s (0 where none reaches
     s), over s ∈ [lo, hi], divided by (hi − lo): a threshold-free score in accuracy units."""
     s = np.linspace(lo, hi, samples)
-    xs, acc = curve[x].to_numpy(), curve["accuracy"].to_numpy()
+    xs, acc = curve[x].to_numpy(), curve[score_column(curve)].to_numpy()
     env = np.array([acc[xs >= v - 1e-12].max() if (xs >= v - 1e-12).any() else 0.0 for v in s])
     return float(np.trapezoid(env, s) / (hi - lo))
 
@@ -85,7 +107,8 @@ def summarize(per_seed: pd.DataFrame, report_cfg: dict[str, Any], has_exits: boo
     mc = mean_curve(per_seed)
     point = operating_point(mc, report_cfg["operating_point"])
     lo, hi = report_cfg["auc_speedup_range"]
-    row = {f"{m}_{stat}": float(point[m if stat == "mean" else f"{m}_std"]) for m in METRICS for stat in ("mean", "std")}
+    row = {f"{m}_{stat}": float(point[m if stat == "mean" else f"{m}_std"]) for m in metrics_of(per_seed)
+           for stat in ("mean", "std")}
     row["setting"] = format_setting({c[6:]: point[c] for c in param_columns(mc)}) if has_exits else "full depth"
     if has_exits:
         aucs = pd.Series([curve_auc(g, lo, hi) for _, g in per_seed.groupby("seed")])

@@ -8,7 +8,7 @@ import pandas as pd
 
 from .figures import finish_axes, save_figure
 from .style import method_style
-from .summary import describe_rule, mean_curve, pm, summarize
+from .summary import describe_rule, mean_curve, metric_name, pm, score_column, summarize
 from .tables import write_table
 
 
@@ -22,11 +22,18 @@ def table1(curves: dict[str, pd.DataFrame], costs: dict[str, dict], titles: dict
         has_exits = len(costs[method]["row_layers"]) > 1
         s = summarize(per_seed, rep, has_exits)
         params = costs[method]["params"]["total"]
+        name, col = metric_name(per_seed), score_column(per_seed)
         display.append({
             "Method": titles[method], "#Params (M)": f"{params / 1e6:.2f}",
-            "Accuracy (%)": pm(s["accuracy_mean"], s["accuracy_std"], 100, seeds=s["seeds"]),
+            ("Accuracy" if name == "accuracy" else name) + " (%)": pm(s[f"{col}_mean"], s[f"{col}_std"], 100,
+                                                                      seeds=s["seeds"]),
             f"MACs (G, {conv})": pm(s[f"expected_macs_{conv}_mean"], s[f"expected_macs_{conv}_std"], 1e-9, 4,
                                     s["seeds"]),
+            **({f"MACs (G, {conv}, real length)": pm(s[f"expected_macs_{conv}_real_mean"],
+                                                      s[f"expected_macs_{conv}_real_std"], 1e-9, 4, s["seeds"]),
+                "FLOPs (G, full, real length)": pm(s["expected_flops_full_real_mean"], s["expected_flops_full_real_std"],
+                                                   1e-9, 4, s["seeds"])}
+               if f"expected_macs_{conv}_real_mean" in s else {}),
             "Speed-up (×)": pm(s["layer_speedup_mean"], s["layer_speedup_std"], seeds=s["seeds"]),
             f"AUC@[{lo:g},{hi:g}] (%)": pm(s["auc_mean"], s["auc_std"], 100, seeds=s["seeds"]),
             "Operating point": s["setting"]})
@@ -41,6 +48,11 @@ def table1(curves: dict[str, pd.DataFrame], costs: dict[str, dict], titles: dict
              f"{config['seeds']}.",
              "Methods with identical model and training (PABEE and PCEE-BERT: PCEE is an exit rule on PABEE's model) "
              "share one trained model per seed."]
+    if any("expected_macs_paper_real_mean" in r for r in raw):
+        length = next(iter(costs.values()))["macs_config"].get("sequence", {}).get("padded_length", 128)
+        notes.append(f"Text: 'MACs (G, {conv})' pads every sample to {length} tokens (the papers' fixed-length "
+                     "convention); 'real length' charges each sample its own token count at the exit it took; FLOPs = "
+                     "2 × MACs of the full convention (attention matmuls included), as COST-EFF and ELUE count them.")
     raw_df = pd.DataFrame(raw)
     write_table(pd.DataFrame(display), raw_df, out_dir / "table1", "Table 1: methods compared", notes)
     plot_tradeoff(curves, titles, out_dir / "fig1_tradeoff", scale)
@@ -54,13 +66,17 @@ def plot_tradeoff(curves: dict[str, pd.DataFrame], titles: dict[str, str], stem,
     for method, per_seed in curves.items():
         mc = mean_curve(per_seed).sort_values("layer_speedup")
         style = method_style(method)
+        col = score_column(mc)
         if len(mc) == 1:  # no exits: a reference line at the backbone's accuracy
-            acc = mc["accuracy"].iloc[0] * 100
+            acc = mc[col].iloc[0] * 100
             ax.axhline(acc, color=style["color"], ls="--", lw=1.2, label=f"{titles[method]} ({acc:.1f} %)")
             continue
-        x, y, e = mc["layer_speedup"], mc["accuracy"] * 100, mc["accuracy_std"] * 100
+        x, y, e = mc["layer_speedup"], mc[col] * 100, mc[f"{col}_std"] * 100
         ax.plot(x, y, marker=style["marker"], ms=4, lw=1.5, color=style["color"], label=titles[method])
         ax.fill_between(x, y - e, y + e, color=style["color"], alpha=0.12, lw=0)
-    finish_axes(ax, "layer-based speed-up (×, LGViT Eq. 17)", "top-1 accuracy (%)", "Figure 1: accuracy vs speed-up",
+    name = metric_name(next(iter(curves.values())))
+    finish_axes(ax, "layer-based speed-up (×, LGViT Eq. 17)", "top-1 accuracy (%)" if name == "accuracy" else
+                f"{name} (%)", "Figure 1: accuracy vs speed-up" if name == "accuracy" else
+                f"Figure 1: {name} vs speed-up",
                 scale, "lower left")
     save_figure(fig, stem)

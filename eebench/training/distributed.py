@@ -74,14 +74,16 @@ def barrier() -> None:
         dist.barrier()
 
 
-def shard(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """This rank's contiguous share of one global batch, and the factor its mean loss is scaled by."""
+def shard(x: Any, y: torch.Tensor) -> tuple[Any, torch.Tensor, float]:
+    """This rank's contiguous share of one global batch (a tensor, or a dict of tensors for text), and the factor
+    its mean loss is scaled by."""
     if not active():
         return x, y, 1.0
     n, w, r = len(y), world_size(), rank()
     bounds = [n * i // w for i in range(w + 1)]
     lo, hi = bounds[r], bounds[r + 1]
-    return x[lo:hi], y[lo:hi], (hi - lo) * w / n
+    part = {k: v[lo:hi] for k, v in x.items()} if isinstance(x, dict) else x[lo:hi]
+    return part, y[lo:hi], (hi - lo) * w / n
 
 
 def wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:

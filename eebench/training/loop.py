@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..build import build_model
-from ..device import autocast, resolve_device
+from ..device import autocast, resolve_device, to_device
 from ..data import load_dataset
 from ..errors import fail
 from ..io import load_torch, save_torch
@@ -163,7 +163,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
         for step, (x, y) in enumerate(batches(data, model.backbone, bs, gen)):
             monitor.step_started()
             x, y, scale = dist.shard(x, y)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x, y = to_device(x, device), y.to(device, non_blocking=True)
             with autocast(device, job.get("precision")):
                 loss, logits = step_fn(x, y, frozen)
             bad = 0.0 if torch.isfinite(loss) else 1.0

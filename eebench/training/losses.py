@@ -50,8 +50,8 @@ class ExitLoss(nn.Module):
         self.epoch, self.epochs = epoch, epochs
 
     def ce_terms(self, out, labels):
-        return ([F.cross_entropy(out.exit_logits[i], labels) for i in self.trained],
-                F.cross_entropy(out.final_logits, labels))
+        return ([task_loss(out.exit_logits[i], labels) for i in self.trained],
+                task_loss(out.final_logits, labels))
 
     def mean_loss(self, out, labels):
         exits, final = self.ce_terms(out, labels)
@@ -82,7 +82,7 @@ class FinalOnly(ExitLoss):
     name = "final_only"
 
     def forward(self, out, labels):
-        return F.cross_entropy(out.final_logits, labels)
+        return task_loss(out.final_logits, labels)
 
 
 @register_loss
@@ -173,7 +173,7 @@ class Alternating(ExitLoss):
 
     def forward(self, out, labels):
         odd = self.tick() % 2 == 1
-        loss = self.odd_loss(out, labels) if odd else F.cross_entropy(out.final_logits, labels)
+        loss = self.odd_loss(out, labels) if odd else task_loss(out.final_logits, labels)
         return loss + lte_mse(out, labels, self.exit_layers, self.num_layers) if self.params["lte"] else loss
 
 
@@ -186,12 +186,24 @@ class AlternatingWeighted(Alternating):
     fixed = {"reduce": "weighted", "parity": "global", "lte": False}
 
 
+def task_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on class labels; on float targets (a regression task such as STS-B, one output) the mean squared
+    error, as HF's BertForSequenceClassification and the PABEE/BERxiT code use for num_labels = 1."""
+    if labels.is_floating_point():
+        return F.mse_loss(logits.squeeze(-1), labels)
+    return F.cross_entropy(logits, labels)
+
+
 def lte_mse(out, labels, exit_layers, num_layers) -> torch.Tensor:
     """BERxiT's learning-to-exit loss: mean over (exits × batch) of (u_i − t_i)², t_i = 1 − 1[argmax z_i = y]
-    ("1 = this exit is wrong"); off-ramp L is judged by the final classifier's answer. Targets are detached."""
+    ("1 = this exit is wrong"; regression: t_i = tanh|ŷ_i − y|); off-ramp L is judged by the final classifier's
+    answer. Targets are detached."""
     with torch.no_grad():
         logits = [out.final_logits if layer == num_layers else z for layer, z in zip(exit_layers, out.exit_logits)]
-        target = torch.stack([1.0 - (z.argmax(-1) == labels).float() for z in logits])
+        if labels.is_floating_point():
+            target = torch.stack([torch.tanh((z.squeeze(-1) - labels).abs()) for z in logits])
+        else:
+            target = torch.stack([1.0 - (z.argmax(-1) == labels).float() for z in logits])
     return F.mse_loss(out.lte_outputs, target)
 
 
@@ -283,7 +295,7 @@ class LGViTDistillation(ExitLoss):
         teacher = teacher.detach()
         groups = [g for g in (self.lph, self.gah) if g]
         pred_exits = range(len(out.exit_logits)) if p["pred_distill_exits"] == "all" else [g[-1] for g in groups]
-        ce = sum(F.cross_entropy(out.exit_logits[i], labels) for i in pred_exits)
+        ce = sum(task_loss(out.exit_logits[i], labels) for i in pred_exits)
         kd = sum(kd_loss(out.exit_logits[i], teacher, p["temperature"], p["kd_normalisation"]) for i in pred_exits)
         l_pred = (1 - p["gamma"]) * ce + p["gamma"] * kd
         return l_pred + p["alpha"] * self.hete(out) + p["beta"] * self.homo(out)

@@ -64,3 +64,12 @@ def report_outputs(run):
 
 def leaderboard_outputs(run):
     return [f"reports/{run}/leaderboard.{ext}" for ext in ("md", "csv", "html")]
+
+
+def glue_outputs():
+    """A grid of GLUE tasks (config/glue.yaml) adds Table 1 across its tasks under reports/<run>/."""
+    cells = [r for r, p in PLANS.items() if p.config["dataset"]["name"] == "glue"]
+    if not config.get("grid") or len(cells) < 2:
+        return []
+    return expand(f"reports/{config['run']}/table1_glue.{{ext}}", ext=["md", "csv", "tex"]) + [
+        f"reports/{config['run']}/paper_vs_ours_glue.md"]

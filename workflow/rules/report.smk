@@ -32,3 +32,20 @@ for _run, _plan in PLANS.items():
         localrule: True
         shell:
             "eebench report --config-json {params.config:q} --out-dir {params.out} > {log} 2>&1"
+
+
+if glue_outputs():
+
+    rule glue_table:
+        input:
+            [f"reports/{r}/table1.csv" for r, p in PLANS.items() if p.config["dataset"]["name"] == "glue"],
+        output:
+            glue_outputs(),
+        params:
+            config=json.dumps(config),
+            out=f"reports/{config['run']}",
+        log:
+            f"results/{config['run']}/logs/report/glue_table.log",
+        localrule: True
+        shell:
+            "eebench report-glue --config-json {params.config:q} --out-dir {params.out} > {log} 2>&1"

@@ -1,0 +1,131 @@
+"""Text classification data: one or two segments per sample, tokenised by the backbone's own tokenizer.
+
+Tokenisation is cached on disk per (tokenizer, max length, texts), so every job of a run (and of other runs on the
+same data) tokenises once. Batches are padded to their own longest sample, not to ``max_seq_length``: training
+shuffles, then sorts each window of ``bucket`` batches by length before cutting it into batches (the batch order is
+shuffled again), so a CPU run does not pay for 128-token padding; evaluation runs in length order. A batch is
+``({input_ids, attention_mask, token_type_ids}, labels)``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import torch
+
+from ..errors import fail
+from ..io import load_torch, save_torch
+
+
+@dataclass
+class TextSplit:
+    texts: list[tuple[str, ...]]
+    labels: torch.Tensor  # long class ids, or float targets for regression
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def head(self, n: int | None) -> "TextSplit":
+        return self if n is None else TextSplit(self.texts[:n], self.labels[:n])
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for t in self.texts:
+            h.update("\x1f".join(t).encode())
+            h.update(b"\x1e")
+        return h.hexdigest()[:16]
+
+
+def cache_root(cache_dir: str | None) -> Path:
+    return Path(cache_dir or os.environ.get("EEBENCH_CACHE") or Path.home() / ".cache" / "eebench") / "tokens"
+
+
+def tokenize(split: TextSplit, backbone, max_len: int, cache_dir: str | None) -> list[dict[str, torch.Tensor]]:
+    """Token ids (and segment ids) of every sample, truncated to ``max_len``, unpadded; cached on disk."""
+    key = hashlib.sha256(json.dumps([backbone.tokenizer_key(), max_len, split.fingerprint()]).encode()).hexdigest()
+    path = cache_root(cache_dir) / f"{key[:24]}.pt"
+    if path.exists():
+        try:
+            return load_torch(path)["samples"]
+        except Exception:  # noqa: BLE001 — a corrupt cache entry is rebuilt, never trusted
+            path.unlink(missing_ok=True)
+    tok = backbone.tokenizer
+    segments = list(zip(*split.texts)) if split.texts else [[]]
+    enc = tok(*[list(s) for s in segments], truncation=True, max_length=max_len, padding=False,
+              return_token_type_ids=True, return_attention_mask=False)
+    samples = [{"input_ids": torch.tensor(ids, dtype=torch.int32),
+                "token_type_ids": torch.tensor(tt, dtype=torch.int8)}
+               for ids, tt in zip(enc["input_ids"], enc["token_type_ids"])]
+    save_torch(path, {"samples": samples})
+    return samples
+
+
+def collate(samples: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad to the batch's longest sample."""
+    n = max(len(s["input_ids"]) for s in samples)
+    ids = torch.full((len(samples), n), pad_id, dtype=torch.long)
+    types = torch.zeros((len(samples), n), dtype=torch.long)
+    mask = torch.zeros((len(samples), n), dtype=torch.long)
+    for i, s in enumerate(samples):
+        k = len(s["input_ids"])
+        ids[i, :k], types[i, :k], mask[i, :k] = s["input_ids"], s["token_type_ids"], 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
+def length_buckets(lengths: torch.Tensor, batch_size: int, bucket: int,
+                   generator: torch.Generator) -> list[torch.Tensor]:
+    """Shuffled batches of similar lengths: shuffle, sort windows of ``bucket`` batches by length, cut, shuffle."""
+    order = torch.randperm(len(lengths), generator=generator)
+    window = batch_size * max(bucket, 1)
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = order[start:start + window]
+        chunk = chunk[torch.sort(lengths[chunk], stable=True).indices]
+        batches += list(chunk.split(batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+class TextSource:
+    """A ``DataSource`` over text (see ``eebench.data``); ``metric`` names the task's metric (``eebench.metrics``)."""
+
+    def __init__(self, train: TextSplit, test: TextSplit, num_classes: int, description: str, metric: str,
+                 max_seq_length: int = 128, bucket: int = 50, cache_dir: str | None = None):
+        if not len(train) or not len(test):
+            raise fail(f"dataset '{description}' has an empty split", "check the data folder and the split names")
+        self.train, self.test = train, test
+        self.num_classes, self.description, self.metric = num_classes, description, metric
+        self.max_seq_length, self.bucket, self.cache_dir = max_seq_length, bucket, cache_dir
+
+    @property
+    def train_size(self) -> int:
+        return len(self.train)
+
+    def _check(self, backbone) -> None:
+        if not hasattr(backbone, "tokenizer_key"):
+            raise fail(f"dataset '{self.description}' is text, but the {backbone.family} backbone takes images",
+                       "pick a text backbone (bert_base_uncased, minilm_l6, bert_tiny_test)")
+
+    def _encoded(self, backbone, split: TextSplit):
+        self._check(backbone)
+        return tokenize(split, backbone, self.max_seq_length, self.cache_dir)
+
+    def train_batches(self, backbone, batch_size: int, generator: torch.Generator) -> Iterable:
+        samples = self._encoded(backbone, self.train)
+        lengths = torch.tensor([len(s["input_ids"]) for s in samples])
+        pad = backbone.tokenizer.pad_token_id or 0
+        for idx in length_buckets(lengths, batch_size, self.bucket, generator):
+            yield collate([samples[i] for i in idx.tolist()], pad), self.train.labels[idx]
+
+    def eval_order(self, backbone) -> torch.Tensor:
+        samples = self._encoded(backbone, self.test)
+        return torch.sort(torch.tensor([len(s["input_ids"]) for s in samples]), stable=True).indices
+
+    def eval_batches(self, backbone, batch_size: int) -> Iterable:
+        samples = self._encoded(backbone, self.test)
+        pad = backbone.tokenizer.pad_token_id or 0
+        for idx in self.eval_order(backbone).split(batch_size):
+            yield collate([samples[i] for i in idx.tolist()], pad), self.test.labels[idx]

@@ -1,0 +1,114 @@
+"""The NLP side of the report.
+
+``glue_table``: Table 1 across GLUE tasks (a grid config with one run per task): method × task, each cell the task's
+metric / expected MACs per sample at its real length / layer speed-up at the run's operating point, with every
+method's parameters and the GLUE average (WNLI left out, as BERT and the GLUE baselines report it).
+``nlp_paper_vs_ours``: the NLP papers' published numbers (spec baselines §6, methods §6–§7) beside ours.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..data.glue import TASKS
+from ..io import write_text
+from ..metrics import get_metric
+from .tables import write_table
+
+AVERAGE_SKIPS = ("wnli",)
+
+# Published NLP numbers the spec records: (paper, setting, what, value, our column, how to compare)
+NLP_PAPER = [
+    {"paper": "PABEE (Zhou et al., NeurIPS 2020), HF README", "method": "pabee", "task": "glue",
+     "what": "speed-up on GLUE dev, BERT-base", "value": "1.62×", "ours": "speedup"},
+    {"paper": "EEformer (journal extension of LGViT), abstract", "method": "eeformer", "task": "sst2",
+     "what": "speed-up at 98.5 % of the original's accuracy on SST-2", "value": "3.05×", "ours": "speedup"},
+    {"paper": "COST-EFF (Shen et al., EMNLP 2022), abstract", "method": "costeff", "task": "glue",
+     "what": "1/8 params and 1/19 FLOPs of BERT-base at ≈ 96.5 % of its GLUE performance", "value": "≈ 96.5 %",
+     "ours": "retention"},
+]
+
+
+def task_of(config: dict[str, Any]) -> str | None:
+    ds = config["dataset"]
+    return ds.get("task", "sst2") if ds["name"] == "glue" else None
+
+
+def metric_of(task: str) -> str:
+    return get_metric(TASKS[task].metric).name
+
+
+def _score(row: pd.Series) -> tuple[float, float]:
+    col = "score" if "score_mean" in row and pd.notna(row["score_mean"]) else "accuracy"
+    return float(row[f"{col}_mean"]), float(row[f"{col}_std"])
+
+
+def glue_table(cells: dict[str, pd.DataFrame], titles: dict[str, str], out_dir: str | Path, scale: str) -> pd.DataFrame:
+    """``cells``: task → that run's raw Table 1 (``table1.csv``)."""
+    methods = list(dict.fromkeys(m for df in cells.values() for m in df["method"]))
+    display, raw = [], []
+    for method in methods:
+        row = {"Method": titles.get(method, method)}
+        scores = []
+        params = None
+        for task, df in cells.items():
+            hit = df[df["method"] == method]
+            head = f"{task} ({metric_of(task)})"
+            if hit.empty:
+                row[head] = "—"
+                continue
+            r = hit.iloc[0]
+            params = int(r["params"])
+            score, _ = _score(r)
+            macs = r.get("expected_macs_paper_real_mean", r["expected_macs_paper_mean"])
+            row[head] = f"{score * 100:.1f} / {macs / 1e9:.3g} G / {r['layer_speedup_mean']:.2f}×"
+            if task not in AVERAGE_SKIPS:
+                scores.append(score)
+            raw.append({"method": method, "task": task, "metric": metric_of(task), "score": score,
+                        "params": params, "expected_macs_paper_real": macs,
+                        "expected_macs_paper_padded": r["expected_macs_paper_mean"],
+                        "layer_speedup": r["layer_speedup_mean"], "setting": r["setting"]})
+        row["#Params (M)"] = f"{params / 1e6:.2f}" if params else "—"
+        row["GLUE avg."] = f"{sum(scores) / len(scores) * 100:.1f}" if scores and \
+            len(scores) == len([t for t in cells if t not in AVERAGE_SKIPS]) else "—"
+        display.append(row)
+    notes = [f"Scale: {scale}.",
+             "Each cell: the task's metric (%) / expected MACs per dev sample, each sample charged its own (unpadded) "
+             "length and the exit it took (paper convention: Linear only, exit heads included) / layer speed-up "
+             "(L / mean executed layers); at each run's own operating point (see its Table 1).",
+             "Metrics (GLUE): MCC for CoLA, mean of F1 and accuracy for MRPC and QQP, mean of Pearson and Spearman for "
+             "STS-B, accuracy elsewhere; MNLI matched (mnli) and mismatched (mnli_mm).",
+             f"GLUE avg.: mean over the tasks run, {', '.join(AVERAGE_SKIPS)} left out; '—' where a method did not run "
+             "on every task (STS-B is regression: only the backbone and PABEE)."]
+    raw_df = pd.DataFrame(raw)
+    write_table(pd.DataFrame(display), raw_df, Path(out_dir) / "table1_glue", "Table 1 (GLUE): methods × tasks", notes)
+    return raw_df
+
+
+def nlp_paper_vs_ours(cells: dict[str, pd.DataFrame], path: str | Path, scale: str) -> None:
+    """The NLP papers' numbers beside ours (a GLUE run: its tasks; one-task run: that task)."""
+    lines = ["# The NLP papers' numbers beside ours", "",
+             "- **Papers**: BERT-base (12 blocks, 110 M) fine-tuned on the full GLUE training sets; numbers as the "
+             "spec records them (spec/baselines.md §6, spec/methods.md §6–§7).",
+             f"- **Ours**: {scale}.",
+             "- Scales may differ (backbone size, data, epochs): compare ratios, not values.", "",
+             "| paper | setting | paper | ours |", "|---|---|---|---|"]
+    for entry in NLP_PAPER:
+        tasks = [t for t in cells if entry["task"] in ("glue", t)]
+        values = []
+        for task in tasks:
+            df = cells[task]
+            hit, base = df[df["method"] == entry["method"]], df[df["method"] == "backbone"]
+            if hit.empty:
+                continue
+            r = hit.iloc[0]
+            if entry["ours"] == "speedup":
+                values.append((task, f"{r['layer_speedup_mean']:.2f}×"))
+            elif not base.empty:
+                values.append((task, f"{_score(r)[0] / _score(base.iloc[0])[0] * 100:.1f} %"))
+        ours = "; ".join(f"{t}: {v}" for t, v in values) if values else "not run in this config"
+        lines.append(f"| {entry['paper']} | {entry['what']} | {entry['value']} | {ours} |")
+    lines.append("")
+    write_text(path, "\n".join(lines))

@@ -1,0 +1,83 @@
+"""config/text_ci.yaml through the real Snakemake DAG: a tiny random BERT on an SST-2 slice, every NLP method, to
+Table 1 with its text cost columns (real-length MACs and FLOPs beside the padded convention)."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SST2 = REPO.parent / "shared" / "data" / "sst2_glue"
+pytestmark = [pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed"),
+              pytest.mark.skipif(not SST2.exists(), reason="shared SST-2 data not present")]
+
+
+def test_text_ci_config_runs_to_table1(tmp_path):
+    cfg = yaml.safe_load((REPO / "config" / "text_ci.yaml").read_text())
+    cfg["dataset"].update(root=str(SST2), limit_train=128, limit_eval=64, cache_dir=str(tmp_path / "cache"))
+    (tmp_path / "text.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--configfile",
+           str(tmp_path / "text.yaml"), "--cores", "2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = tmp_path / "reports" / "text_ci"
+    table = (report / "table1.md").read_text()
+    for title in ["Backbone", "DeeBERT", "PABEE", "PCEE-BERT", "BERxiT", "BERxiT (no LTE)", "SDN"]:
+        assert f"| {title} " in table
+    assert "MACs (G, paper, real length)" in table and "FLOPs (G, full, real length)" in table
+    assert "pads every sample to 64 tokens" in table
+    raw = pd.read_csv(report / "table1.csv")
+    # real lengths (≤ 64 tokens, mostly far fewer) cost less than every sample padded to 64
+    assert (raw["expected_macs_paper_real_mean"] < raw["expected_macs_paper_mean"]).all()
+    assert (raw["expected_flops_full_real_mean"] == 2 * raw["expected_macs_full_real_mean"]).all()
+    curve = pd.read_csv(tmp_path / "results" / "text_ci" / "curves" / "pabee" / "seed0.csv")
+    assert set(curve["metric"]) == {"accuracy"} and (curve["score"] == curve["accuracy"]).all()
+    assert (report / "fig1_tradeoff.png").stat().st_size > 0
+
+
+def _glue_folder(root: Path, header: str, rows: list[str]) -> str:
+    root.mkdir(parents=True)
+    for split in ("train", "dev"):
+        (root / f"{split}.tsv").write_text(header + "".join(rows), encoding="utf-8")
+    return str(root)
+
+
+def test_glue_grid_with_regression_renders_the_cross_task_table(tmp_path):
+    words = ["good", "bad", "fine", "awful", "nice", "dull", "great", "poor"]
+    rng = __import__("random").Random(0)
+    pairs = [(" ".join(rng.choices(words, k=rng.randint(2, 12))), " ".join(rng.choices(words, k=rng.randint(2, 9))))
+             for _ in range(48)]
+    mrpc = _glue_folder(tmp_path / "MRPC", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n",
+                        [f"{i % 2}\t{i}\t{i}\t{a}\t{b}\n" for i, (a, b) in enumerate(pairs)])
+    stsb = _glue_folder(tmp_path / "STS-B", "index\tgenre\tsentence1\tsentence2\tscore\n",
+                        [f"{i}\tnews\t{a}\t{b}\t{(i * 7) % 50 / 10}\n" for i, (a, b) in enumerate(pairs)])
+    pabee = {"heads": {"type": "pooled_linear"}}
+    cfg = {"run": "glue_ci", "seeds": [0], "dataset": {"name": "glue", "max_seq_length": 32,
+                                                       "cache_dir": str(tmp_path / "cache")},
+           "backbone": {"name": "bert_tiny_test", "pretrained": False},
+           "training": {"epochs": 1, "batch_size": 16, "lr": 1e-3},
+           "methods": {"backbone": {}, "pabee": pabee},
+           "grid": [{"name": "sst2", "dataset": {"task": "sst2", "root": str(SST2), "limit_train": 48,
+                                                 "limit_eval": 32}},
+                    {"name": "mrpc", "dataset": {"task": "mrpc", "root": mrpc}},
+                    {"name": "stsb", "dataset": {"task": "stsb", "root": stsb},
+                     "methods": {"backbone": {}, "pabee": {**pabee, "policy": {
+                         "name": "pabee_patience_regression", "params": {"regression_threshold": 0.1},
+                         "sweep": {"patience": [0, 1, 2]}}}}}]}
+    (tmp_path / "text.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--configfile",
+           str(tmp_path / "text.yaml"), "--cores", "2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    table = (tmp_path / "reports" / "glue_ci" / "table1_glue.md").read_text()
+    assert "| sst2 (accuracy) " in table and "| mrpc (F1/acc.) " in table and "| stsb (Pearson/Spearman) " in table
+    assert "| PABEE " in table and "GLUE avg." in table
+    stsb_t1 = (tmp_path / "reports" / "glue_ci" / "stsb" / "table1.md").read_text()
+    assert "Pearson/Spearman (%)" in stsb_t1 and "Accuracy (%)" not in stsb_t1
+    curve = pd.read_csv(tmp_path / "results" / "glue_ci" / "stsb" / "curves" / "pabee" / "seed0.csv")
+    assert set(curve["metric"]) == {"Pearson/Spearman"} and curve["score"].between(-1, 1).all()
+    pvo = (tmp_path / "reports" / "glue_ci" / "paper_vs_ours_glue.md").read_text()
+    assert "1.62×" in pvo and "sst2: " in pvo
