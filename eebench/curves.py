@@ -40,6 +40,7 @@ def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[s
     num_layers = cache["num_layers"]
     convention = policy.get("exit_layer_convention", "correct")
     logged = logged_layers(cache["row_layers"], num_layers, convention)
+    as_coded = logged_layers(cache["row_layers"], num_layers, "as_coded")
     cumulative = {conv: cumulative_macs(costs, conv) for conv in CONVENTIONS}
     plain = {conv: costs["macs"][conv]["backbone"] for conv in CONVENTIONS}
     single = logits.shape[0] == 1  # no exits: every policy answers with the final classifier
@@ -53,7 +54,9 @@ def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[s
                "exit_layer_convention": convention,
                "avg_exit_layer": float(logged[decision.exit_index].double().mean()),
                "avg_executed_layers": float(executed.double().mean()),
-               "layer_speedup": layer_speedup(executed, num_layers)}
+               "layer_speedup": layer_speedup(executed, num_layers),
+               # the official Swin code's logging (spec methods §4.2), which the paper's Swin speed-ups carry
+               "layer_speedup_as_coded": layer_speedup(as_coded[decision.compute_index], num_layers)}
         for conv in CONVENTIONS:
             macs = expected_macs(decision.compute_index, cumulative[conv])
             row[f"expected_macs_{conv}"] = macs

@@ -106,9 +106,12 @@ class Plan:
     def __init__(self, config: dict[str, Any]):
         import json
 
+        from .checks import check_dataset, check_plan
+
         self.config = config
         self.run = config["run"]
         self.seeds = list(config["seeds"])
+        check_dataset(config)
         self.num_layers = _depth(json.dumps(config["backbone"], sort_keys=True))
         self.family = _family(config["backbone"]["name"])  # recipes pick heads/positions by backbone family
         self.methods = {name: self._resolve(name, over) for name, over in (config["methods"] or {}).items()}
@@ -136,6 +139,7 @@ class Plan:
         # and identical architectures are costed once
         first_arch: dict[str, str] = {}
         self.cost_canonical = {name: first_arch.setdefault(arch_key(m), name) for name, m in self.all_methods.items()}
+        check_plan(self)  # what would fail in a job hours later fails here, at `snakemake -n`
 
     def _resolve(self, name: str, overrides: dict | None, training: dict | None = None) -> dict[str, Any]:
         """A recipe resolved for this run's backbone (depth, family) and training defaults."""

@@ -35,7 +35,8 @@ class BERxiTLTE(Policy):
     params = {"lte_th": None, "lte_semantics": "error_below"}
 
     def validate(self) -> None:
-        self.check_number("lte_th", allow_list=True)
+        self.check_range("lte_th", 0.0, 1.0, "a probability in [0, 1] (the LTE output is a sigmoid), or a list of them",
+                         allow_list=True)
         self.check_choice("lte_semantics", ("error_below", "certainty_above"))
 
     def decide(self, logits: torch.Tensor, lte_outputs: Any = None, **extra: Any) -> Decision:

@@ -2,11 +2,16 @@
 # A config is one run, or a grid of runs (config/paper.yaml: backbones × datasets); PLANS holds one Plan per run.
 import json
 import re
+import sys
 
+from eebench.errors import EEBenchError
 from eebench.measure.wallclock import latency_spec
 from eebench.plan import Plan, architecture, costs_path, curve_path, expand_grid, latency_path, logits_path, train_path
 
-PLANS = {name: Plan(cfg) for name, cfg in expand_grid(config).items()}
+try:  # a config error is one line at DAG-build time (`snakemake -n`), not a traceback
+    PLANS = {name: Plan(cfg) for name, cfg in expand_grid(config).items()}
+except EEBenchError as err:
+    sys.exit(f"eebench: error: {err}")
 # every method a training job may be for, over all runs (identical specs are trained once)
 TRAINED = sorted({c for p in PLANS.values() for c in p.canonical.values()})
 DEFAULT_RESOURCES = {"train": {"mem_mb": 4000, "runtime": 60}, "costs": {"mem_mb": 4000, "runtime": 30},
