@@ -48,7 +48,22 @@ def _fill_defaults(validate_properties):
 
 def expand_grid(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A config → its runs. A ``grid:`` (the paper's backbones × datasets) makes one run per cell, named
-    ``<run>/<cell>``: the cell's keys override the top level (``methods``, when given, replaces the whole set)."""
+    ``<run>/<cell>``: the cell's keys override the top level (``methods``, when given, replaces the whole set).
+    ``smoke: true`` turns every run into its miniature, named ``<run>-smoke`` (``eebench.smoke``)."""
+    runs = _expand(config)
+    if not config.get("smoke"):
+        return runs
+    from .smoke import miniature, smoke_run_name
+
+    out = {}
+    for cfg in runs.values():
+        mini = miniature(cfg)
+        mini["run"] = smoke_run_name(cfg["run"])
+        out[mini["run"]] = mini
+    return out
+
+
+def _expand(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     from .recipes import deep_merge
 
     if not config.get("grid"):
@@ -142,9 +157,15 @@ class Plan:
         check_plan(self)  # what would fail in a job hours later fails here, at `snakemake -n`
 
     def _resolve(self, name: str, overrides: dict | None, training: dict | None = None) -> dict[str, Any]:
-        """A recipe resolved for this run's backbone (depth, family) and training defaults."""
-        return resolve_method(name, overrides, self.num_layers, training or self.config["training"],
+        """A recipe resolved for this run's backbone (depth, family) and training defaults (a smoke run: one epoch
+        per stage, whatever the recipe or config says)."""
+        spec = resolve_method(name, overrides, self.num_layers, training or self.config["training"],
                               self.config.get("extra_recipe_dirs", []), family=self.family)
+        if self.config.get("smoke"):
+            from .smoke import one_epoch
+
+            spec["stages"] = one_epoch(spec["stages"])
+        return spec
 
     def _add_ablations(self, abl: dict[str, Any]) -> None:
         from .ablations import build_variants
