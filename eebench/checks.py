@@ -49,6 +49,21 @@ def check_method(plan, method: str) -> None:
             raise fail(f"config error at {where}.stages.{stage['name']}.loss: unknown loss {stage.get('loss')!r}",
                        f"choose one of: {', '.join(LOSSES.names())} (see `eebench list losses`)")
     check_policy(spec["policy"], f"{where}.policy")
+    check_copy_pooler(plan, method, where)
+
+
+def check_copy_pooler(plan, method: str, where: str) -> None:
+    """``copy_pooler`` on a preset's own ViT/DeiT checkpoint: those store no pooler, so the copy would be random."""
+    from .backbones import BACKBONES
+
+    bb = plan.config["backbone"]
+    preset = BACKBONES.get(bb["name"])
+    preset_weights = bb.get("pretrained", True) is True and preset.pretrained is not None
+    if preset_weights and plan.family in ("vit", "deit") and any(h.get("copy_pooler") for h in
+                                                                   plan.all_methods[method]["heads"]):
+        raise fail(f"config error at {where}.heads: copy_pooler on {preset.pretrained}, which stores no pooler "
+                   "weights (ViT and DeiT checkpoints store none), would copy a random pooler",
+                   f"set {where}.heads: {{type: mlp, copy_pooler: false}} (the LGViT port's random exit pooler)")
 
 
 def check_policy(policy: dict[str, Any], where: str) -> None:

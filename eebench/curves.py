@@ -11,7 +11,7 @@ import torch
 from .errors import fail
 from .measure.macs import CONVENTIONS, cumulative_macs
 from .measure.speedup import expected_macs, layer_speedup
-from .policies import build_policy
+from .policies import policy_for_rows
 
 
 def sweep_points(policy: dict[str, Any]) -> list[dict[str, Any]]:
@@ -46,7 +46,7 @@ def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[s
     single = logits.shape[0] == 1  # no exits: every policy answers with the final classifier
     rows = []
     for point in sweep_points(policy)[:1] if single else sweep_points(policy):
-        decision = build_policy(policy["name"], **{**policy.get("params", {}), **point}).decide(
+        decision = policy_for_rows(policy["name"], {**policy.get("params", {}), **point}, cache["row_layers"]).decide(
             logits, **cache.get("extra", {}))
         executed = logged[decision.compute_index]
         row = {"policy": policy["name"], **{f"param_{k}": v for k, v in point.items()},

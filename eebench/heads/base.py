@@ -109,9 +109,13 @@ class FusedClassifier(nn.Module):
         self.fc = nn.Linear(d, num_classes)
         self.fc_dist = nn.Linear(d, num_classes) if self.mode == "cls+dist" else None
 
+    def mean_pooled(self, feature: torch.Tensor) -> torch.Tensor:
+        """``mean`` mode's pooled vector, LayerNorm → mean over tokens (what BERxiT's LTE reads on Swin)."""
+        return self.norm(feature).mean(dim=1)
+
     def forward(self, feature: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         if self.mode == "mean":
-            return self.fc(self.norm(feature).mean(dim=1))
+            return self.fc(self.mean_pooled(feature))
         pooled = feature.mean(dim=1)
         logits = self.fc(pooled + hidden[:, 0])
         if self.fc_dist is not None:
