@@ -21,7 +21,9 @@ SIZES = {"cifar100": (50_000, 10_000), "cifar10": (50_000, 10_000), "food101": (
 
 def run_budget(plan) -> dict[str, Any]:
     """Jobs per rule and GPU-hours of one run (a Plan)."""
-    train_n, test_n = SIZES.get(plan.config["dataset"]["name"], (None, None))
+    fixture = plan.config["dataset"].get("fixture")  # a smoke run's stand-in: its own size
+    train_n, test_n = ((fixture["classes"] * fixture["train"], fixture["classes"] * fixture["eval"]) if fixture
+                       else SIZES.get(plan.config["dataset"]["name"], (None, None)))
     thr = THROUGHPUT.get(plan.family, THROUGHPUT["vit"])
     jobs = {"train": 0, "costs": 1, "curves": 1, "report": 1}  # costs, curves: one job per run
     hours = {"train": 0.0, "evaluate": 0.0}

@@ -33,8 +33,10 @@ def as_json(obj):
 
 
 def res(rule_name):
-    """Resources of a rule: the defaults above, overridden by the config's `resources:` section."""
-    return {**DEFAULT_RESOURCES[rule_name], **(config.get("resources") or {}).get(rule_name, {})}
+    """Resources of a rule: the defaults above, overridden by the config's `resources:` section (not in a smoke run,
+    which asks for no GPU)."""
+    own = {} if config.get("smoke") else (config.get("resources") or {}).get(rule_name, {})
+    return {**DEFAULT_RESOURCES[rule_name], **own}
 
 
 def model_spec(run, method):

@@ -23,7 +23,7 @@ rule train:
         "results/{run}/logs/train/{method}/seed{seed}/{stage}.log",
     wildcard_constraints:
         method=one_of(TRAINED),
-    threads: config.get("training", {}).get("threads", 1)
+    threads: 1 if config.get("smoke") else config.get("training", {}).get("threads", 1)
     resources:
         **res("train"),
     shell:
