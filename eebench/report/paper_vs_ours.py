@@ -111,11 +111,13 @@ def paper_vs_ours(plan, tables: dict[str, pd.DataFrame], path, scale: str) -> No
                   "logged one block too early, spec methods §4.2); ours are shown under that same convention and "
                   "with correct layers.", ""]
     semantics = {m: plan.method(m).get("semantics", "official code") for m in plan.methods if m != "backbone"}
+    tagged = {m: v for m, v in semantics.items() if plan.method(m).get("recipe", m) in _with_variants(plan)}
     if semantics:
         lines += ["- Semantics of each Table 1 row (in brackets after our values): "
                   + ", ".join(f"{m}: {v}" for m, v in semantics.items())
                   + ". The paper's baseline rows come from the LGViT port (spec baselines §9); a baseline row that "
-                  "ran its original code's semantics is a different method from the paper's.", ""]
+                  "ran its original code's semantics is a different method from the paper's (baselines that exist "
+                  "in both are tagged after our values).", ""]
     for name, spec in paper["tables"].items():
         lines += [f"## {name.replace('table', 'Table ')}", "", "| cell | metric | paper | ours |", "|---|---|---|---|"]
         ours_df = tables.get(name)
@@ -135,12 +137,18 @@ def paper_vs_ours(plan, tables: dict[str, pd.DataFrame], path, scale: str) -> No
                 if metric in ident:
                     continue
                 ours = _ours(row, metric, our_backbone_macs, swin) if row is not None else None
-                if ours and name in ("table1", "table5") and row["method"] in plan.all_methods \
-                        and row["method"] != "backbone":
-                    ours += f" [{plan.method(row['method']).get('semantics', 'official code')}]"
+                if ours and name in ("table1", "table5") and row["method"] in tagged:
+                    ours += f" [{tagged[row['method']]}]"
                 lines.append(f"| {label} | {metric} | {_fmt(metric, value, paper_bb)} | {ours or NOT_RUN} |")
         lines.append("")
     write_text(path, "\n".join(lines))
+
+
+def _with_variants(plan) -> set[str]:
+    """Recipes that exist under more than one semantics (a baseline and its LGViT-port variant): their rows say which."""
+    from ..recipes import variant_names
+
+    return {base for base, _ in variant_names(plan.config.get("extra_recipe_dirs")).values()}
 
 
 def _paper_name(plan, table: str, method: str) -> str:
