@@ -57,10 +57,8 @@ def miniature(config: dict[str, Any]) -> dict[str, Any]:
     if ds["name"] == "digits":
         cfg["dataset"] = {**ds, "test_fraction": 0.02}  # 36 test samples
     else:
-        fmt = FORMAT.get(ds["name"], "folder")
-        keep = {k: v for k, v in ds.items() if k in ("name", "train_split", "eval_split")}
-        keep.pop("eval_split", None)  # the fixture has its format's own evaluation split
-        cfg["dataset"] = {**keep, "root": f"{FIXTURES}/{ds['name']}-{fmt}", "num_workers": 0,
+        fmt = FORMAT.get(ds["name"], "folder")  # the fixture has its format's own train and evaluation splits
+        cfg["dataset"] = {"name": ds["name"], "root": f"{FIXTURES}/{ds['name']}-{fmt}", "num_workers": 0,
                           "fixture": {"format": fmt, "classes": CLASSES, "train": 4, "eval": 3}}
     tr = cfg.setdefault("training", {})
     tr.update(epochs=1, threads=1, device="cpu", precision="fp32", batch_size=min(tr.get("batch_size", 64), 16),
