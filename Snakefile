@@ -2,13 +2,16 @@
 # an exit-logit cache, count costs, sweep policies offline, render the paper-style tables and figures.
 #   snakemake --cores all                                   # the embedded default run (config/default.yaml)
 #   snakemake --cores all --configfile config/paper.yaml    # another run
+#   snakemake --cores all --configfile config/paper.yaml --config smoke=true   # its miniature (eebench.smoke)
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-if not config:  # a --configfile replaces the default instead of being merged into it
+if not set(config) - {"smoke"}:  # a --configfile replaces the default instead of being merged into it
     configfile: "config/default.yaml"
 
+if isinstance(config.get("smoke"), str):  # `--config smoke=true` arrives as a string
+    config["smoke"] = config["smoke"].strip().lower() in ("true", "1", "yes", "on")
 
 validate(config, "workflow/schemas/config.schema.yaml")
 

@@ -37,10 +37,14 @@ def size_key(dataset: dict[str, Any]) -> str:
 
 def run_budget(plan) -> dict[str, Any]:
     """Jobs per rule and GPU-hours of one run (a Plan)."""
-    train_n, test_n = SIZES.get(size_key(plan.config["dataset"]), (None, None))
-    limits = [plan.config["dataset"].get(k) for k in ("limit_train", "limit_eval")]
-    if train_n:  # a slice (limit_train/limit_eval) is smaller than the full split
-        train_n, test_n = min(train_n, limits[0] or train_n), min(test_n, limits[1] or test_n)
+    fixture = plan.config["dataset"].get("fixture")  # a smoke run's stand-in: its own size
+    if fixture:
+        train_n, test_n = fixture["classes"] * fixture["train"], fixture["classes"] * fixture["eval"]
+    else:
+        train_n, test_n = SIZES.get(size_key(plan.config["dataset"]), (None, None))
+        limits = [plan.config["dataset"].get(k) for k in ("limit_train", "limit_eval")]
+        if train_n:  # a slice (limit_train/limit_eval) is smaller than the full split
+            train_n, test_n = min(train_n, limits[0] or train_n), min(test_n, limits[1] or test_n)
     thr = THROUGHPUT.get(plan.family, THROUGHPUT["vit"])
     jobs = {"train": 0, "costs": 1, "curves": 1, "report": 1}  # costs, curves: one job per run
     hours = {"train": 0.0, "evaluate": 0.0}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .backbones import build_backbone
+from .errors import fail
 from .model import MultiExitModel
 
 
@@ -17,6 +18,9 @@ def backbone_kwargs(spec: dict[str, Any]) -> dict[str, Any]:
 def build_model(backbone: dict[str, Any], method: dict[str, Any], num_classes: int, pretrained: bool | None = None,
                 attn_implementation: str | None = None) -> MultiExitModel:
     """``pretrained``/``attn_implementation`` override the spec (costs use random init and eager attention)."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise fail(f"number of classes {num_classes!r} is not a positive integer",
+                   "pass the data set's class count (e.g. --num-classes 100 for CIFAR-100)")
     from .plugins import load_recorded
 
     load_recorded(method.get("plugins"))  # a user head's file, as the run plan recorded it

@@ -248,7 +248,9 @@ def cmd_plan(args) -> None:
 
     totals: dict[str, float] = {}
     hours_total = 0.0
-    for name, cfg in expand_grid(load_config(args.configfile)).items():
+    config = load_config(args.configfile)
+    config["smoke"] = config.get("smoke") or args.smoke
+    for name, cfg in expand_grid(config).items():
         plan = Plan(cfg)
         b = run_budget(plan)
         hours = sum(b["gpu_hours"].values())
@@ -273,6 +275,26 @@ def cmd_plan(args) -> None:
     print("total jobs: " + ", ".join(f"{r} {n}" for r, n in totals.items())
           + f"; ≈ {hours_total:.1f} GPU-hours (assumed training throughput img/s per GPU: "
           + ", ".join(f"{k} {v:g}" for k, v in THROUGHPUT.items()) + "; see eebench/budget.py)")
+
+
+def cmd_smoke(args) -> None:
+    """The whole config at miniature scale through the real DAG: ``snakemake --configfile C --config smoke=true``."""
+    import subprocess
+    from pathlib import Path
+
+    from .plan import expand_grid, load_config
+
+    repo = Path(__file__).resolve().parents[1]
+    config = load_config(args.config)  # a bad path or config is one line before Snakemake starts
+    expand_grid({**config, "smoke": True})
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--configfile",
+           str(Path(args.config).resolve()), "--config", "smoke=true", "--cores", str(args.cores),
+           *(["-d", args.directory] if args.directory else []), *args.snakemake_args]
+    print("running: " + " ".join(cmd), flush=True)
+    rc = subprocess.call(cmd)
+    if rc:
+        raise fail(f"the smoke run of {args.config} failed (snakemake exit code {rc})",
+                   "read the failing job's log named above; the same job fails in the full-scale run")
 
 
 def cmd_latency(args) -> None:
@@ -397,7 +419,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("plan", help="what a config will run: jobs per rule, estimated GPU-hours, methods and stages")
     s.add_argument("--configfile", default="config/default.yaml")
     s.add_argument("-v", "--verbose", action="store_true", help="list every method and variant with its stages")
+    s.add_argument("--smoke", action="store_true", help="plan the config's smoke run (see `eebench smoke`)")
     s.set_defaults(func=cmd_plan)
+
+    s = sub.add_parser("smoke", help="run a config's whole DAG at miniature scale (tiny models, local fixtures, "
+                                     "1 epoch): every table, in minutes on a CPU")
+    s.add_argument("config", help="a config file, e.g. config/paper.yaml")
+    s.add_argument("--cores", default="2", help="snakemake --cores (default 2)")
+    s.add_argument("-d", "--directory", help="snakemake working directory (default: the current one)")
+    s.add_argument("snakemake_args", nargs=argparse.REMAINDER, help="further snakemake arguments, e.g. -n or a target")
+    s.set_defaults(func=cmd_smoke)
 
     s = sub.add_parser("train", help="(DAG step) train one stage from a JSON job spec (+ its exit-logit cache)")
     s.add_argument("--spec", required=True, help="job spec JSON (see eebench.plan.Plan.train_job)")

@@ -12,7 +12,7 @@ from .errors import fail
 from .measure.macs import CONVENTIONS, cumulative_macs
 from .measure.speedup import expected_macs, layer_speedup
 from .metrics import get_metric
-from .policies import build_policy
+from .policies import policy_for_rows
 from .policies.base import decide_at
 
 
@@ -67,6 +67,7 @@ def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[s
     num_layers = cache["num_layers"]
     convention = policy.get("exit_layer_convention", "correct")
     logged = logged_layers(cache["row_layers"], num_layers, convention)
+    as_coded = logged_layers(cache["row_layers"], num_layers, "as_coded")
     cumulative = {conv: cumulative_macs(costs, conv) for conv in CONVENTIONS}
     plain = {conv: costs["macs"][conv]["backbone"] for conv in CONVENTIONS}
     single = logits.shape[0] == 1  # no exits: every policy answers with the final classifier
@@ -75,8 +76,8 @@ def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[s
         if single and logits.shape[-1] == 1:  # a regression backbone without exits: its one output, no exit rule
             decision = decide_at(logits, torch.zeros(logits.shape[1], dtype=torch.long), regression=True)
         else:
-            decision = build_policy(policy["name"], **{**policy.get("params", {}), **point}).decide(
-                logits, **cache.get("extra", {}))
+            decision = policy_for_rows(policy["name"], {**policy.get("params", {}), **point},
+                                       cache["row_layers"]).decide(logits, **cache.get("extra", {}))
         executed = logged[decision.compute_index]
         row = {"policy": policy["name"], **{f"param_{k}": v for k, v in point.items()},
                "accuracy": (float((decision.prediction == labels).double().mean()) if not labels.is_floating_point()
@@ -85,7 +86,9 @@ def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[s
                "exit_layer_convention": convention,
                "avg_exit_layer": float(logged[decision.exit_index].double().mean()),
                "avg_executed_layers": float(executed.double().mean()),
-               "layer_speedup": layer_speedup(executed, num_layers)}
+               "layer_speedup": layer_speedup(executed, num_layers),
+               # the official Swin code's logging (spec methods §4.2), which the paper's Swin speed-ups carry
+               "layer_speedup_as_coded": layer_speedup(as_coded[decision.compute_index], num_layers)}
         for conv in CONVENTIONS:
             macs = expected_macs(decision.compute_index, cumulative[conv])
             row[f"expected_macs_{conv}"] = macs

@@ -25,6 +25,7 @@ class MultiExitOutput:
     lte_outputs: torch.Tensor | None = None  # [exits, B]: BERxiT's learning-to-exit output ("probability wrong")
     last_hidden: torch.Tensor | None = None  # raw output of the last block (pre-norm)
     teacher_logits: torch.Tensor | None = None  # final classifier on the pre-norm output (LGViT quirk)
+    references: dict[int, torch.Tensor] = field(default_factory=dict)  # block → raw output (stage-2 references)
 
     def stacked(self) -> torch.Tensor:
         """[rows, B, C]: the layout every policy consumes."""
@@ -48,10 +49,19 @@ class MultiExitModel(nn.Module):
         self.heads = nn.ModuleList(build_head(spec, backbone.layout(p), num_classes, p)
                                    for p, spec in zip(exit_layers, head_specs))
         self._head_at = {p: i for i, p in enumerate(exit_layers)}
+        # LGViT stage 2's reference of an exit: the deepest block of the exit's own width (the last block on ViT/DeiT;
+        # on Swin, the end of the exit's stage — spec methods §3.4: a head distils from a teacher of its own width)
+        self.reference_layers = {w: max(i for i in range(1, backbone.num_layers + 1) if backbone.layout(i).width == w)
+                                 for w in {backbone.layout(p).width for p in exit_layers}}
         for head in self.heads:
             head.adopt(backbone)
-        # BERxiT's learning-to-exit module: one Linear(width → 1) + sigmoid shared by every exit
-        self.lte = nn.Linear(backbone.layout(exit_layers[0]).width, 1) if lte and exit_layers else None
+        # BERxiT's learning-to-exit module: one Linear(width → 1) + sigmoid shared by every exit. Swin's exits come in
+        # up to three widths (256/512/1024 on Swin-B): one module per width, shared by the exits of that width
+        # (``lte`` is the first exit's, ``lte_by_width`` the others', so one-width models keep their parameters)
+        self._exit_widths = [backbone.layout(p).width for p in exit_layers]
+        widths = list(dict.fromkeys(self._exit_widths))
+        self.lte = nn.Linear(widths[0], 1) if lte and exit_layers else None
+        self.lte_by_width = nn.ModuleDict({str(w): nn.Linear(w, 1) for w in widths[1:]} if self.lte else {})
 
     @property
     def row_layers(self) -> list[int]:
@@ -62,10 +72,13 @@ class MultiExitModel(nn.Module):
         grad = torch.no_grad() if frozen_backbone else nullcontext()
         with grad:
             hidden, ctx = self.backbone.embed(inputs)
-        exit_logits, features, pooled = [], [], []
+        exit_logits, features, pooled, references = [], [], [], {}
+        keep = set(self.reference_layers.values()) if with_teacher else set()
         for i in range(1, self.backbone.num_layers + 1):
             with grad:
                 hidden = self.backbone.block(i, hidden, ctx)
+            if i in keep:
+                references[i] = hidden
             if i in self._head_at:
                 out = self.heads[self._head_at[i]](hidden, ctx.mask)
                 check_logits(out.logits, self.num_classes, i)
@@ -78,10 +91,15 @@ class MultiExitModel(nn.Module):
         lte = None
         if self.lte is not None:
             if any(p is None for p in pooled):
-                raise fail("the learning-to-exit module needs heads that return a pooled vector", "use 'mlp' heads")
-            lte = torch.sigmoid(self.lte(torch.stack(pooled))).squeeze(-1)
+                raise fail("the learning-to-exit module needs heads that return a pooled vector",
+                           "use 'mlp' or 'linear' heads")
+            lte = torch.sigmoid(torch.stack([self.lte_for(w)(p) for w, p in zip(self._exit_widths, pooled)])).squeeze(-1)
         return MultiExitOutput(exit_logits, final, features=features, last_hidden=hidden, teacher_logits=teacher,
-                               lte_outputs=lte)
+                               lte_outputs=lte, references=references)
+
+    def lte_for(self, width: int) -> nn.Linear:
+        """The learning-to-exit module of exits ``width`` wide."""
+        return self.lte if width == self.lte.in_features else self.lte_by_width[str(width)]
 
     def head_parameters(self):
         """Everything that is not the backbone: exit heads and the learning-to-exit module."""

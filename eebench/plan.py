@@ -48,7 +48,22 @@ def _fill_defaults(validate_properties):
 
 def expand_grid(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A config → its runs. A ``grid:`` (the paper's backbones × datasets) makes one run per cell, named
-    ``<run>/<cell>``: the cell's keys override the top level (``methods``, when given, replaces the whole set)."""
+    ``<run>/<cell>``: the cell's keys override the top level (``methods``, when given, replaces the whole set).
+    ``smoke: true`` turns every run into its miniature, named ``<run>-smoke`` (``eebench.smoke``)."""
+    runs = _expand(config)
+    if not config.get("smoke"):
+        return runs
+    from .smoke import miniature, smoke_run_name
+
+    out = {}
+    for cfg in runs.values():
+        mini = miniature(cfg)
+        mini["run"] = smoke_run_name(cfg["run"])
+        out[mini["run"]] = mini
+    return out
+
+
+def _expand(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     from .recipes import deep_merge
 
     if not config.get("grid"):
@@ -106,9 +121,12 @@ class Plan:
     def __init__(self, config: dict[str, Any]):
         import json
 
+        from .checks import check_dataset, check_plan
+
         self.config = config
         self.run = config["run"]
         self.seeds = list(config["seeds"])
+        check_dataset(config)
         self.num_layers = _depth(json.dumps(config["backbone"], sort_keys=True))
         self.family = _family(config["backbone"]["name"])  # recipes pick heads/positions by backbone family
         from .plugins import load_plugin_files
@@ -135,7 +153,8 @@ class Plan:
         if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1:
             raise fail(f"run {self.run!r}: resources.train.gpu = {gpus!r} is not a number of devices",
                        "give an integer >= 1 (the data-parallel ranks of each training job)")
-        self.train_devices: int = gpus  # ranks per training job (DDP under torchrun when > 1)
+        # ranks per training job (DDP under torchrun when > 1); a smoke run asks for no GPU: one process
+        self.train_devices: int = 1 if config.get("smoke") else gpus
         self.ablation_seeds: list[int] = []
         self.tables: dict[str, list[dict]] = {}
         if config.get("ablations"):
@@ -146,13 +165,19 @@ class Plan:
         # and identical architectures are costed once
         first_arch: dict[str, str] = {}
         self.cost_canonical = {name: first_arch.setdefault(arch_key(m), name) for name, m in self.all_methods.items()}
+        check_plan(self)  # what would fail in a job hours later fails here, at `snakemake -n`
 
     def _resolve(self, name: str, overrides: dict | None, training: dict | None = None) -> dict[str, Any]:
-        """A recipe resolved for this run's backbone (depth, family) and training defaults."""
+        """A recipe resolved for this run's backbone (depth, family) and training defaults (a smoke run: one epoch
+        per stage, whatever the recipe or config says)."""
         from .plugins import plugin_record
 
         spec = resolve_method(name, overrides, self.num_layers, training or self.config["training"],
                               self.config.get("extra_recipe_dirs", []), family=self.family)
+        if self.config.get("smoke"):
+            from .smoke import one_epoch
+
+            spec["stages"] = one_epoch(spec["stages"])
         plugins = plugin_record([h["type"] for h in spec["heads"]], self.plugin_heads)
         return {**spec, "plugins": plugins} if plugins else spec  # only a plugin head's jobs carry its file
 

@@ -29,16 +29,43 @@ def available(extra: list[str] | None = None) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
+def variant_names(extra: list[str] | None = None) -> dict[str, tuple[str, str]]:
+    """``<method>_<variant>`` → (method, variant) for every ``variants:`` entry of every recipe."""
+    out = {}
+    for name in available(extra):
+        for variant in (_read_recipe(name, available(extra)).get("variants") or {}):
+            out[f"{name}_{variant}"] = (name, variant)
+    return out
+
+
 def load_recipe(name: str, extra: list[str] | None = None) -> dict[str, Any]:
+    """A recipe by name. ``<method>_<variant>`` is a named variant of a recipe (``variants: {port: {...}}``): the
+    variant's keys replace the recipe's whole (the LGViT port of a baseline shares its heads' and losses' code and
+    differs only in declared switches, spec baselines §9, §11.6)."""
     files = available(extra)
     if name not in files:
-        raise fail(f"unknown method {name!r}", f"choose one of: {', '.join(files)} (or add baselines/{name}.yaml)")
+        variants = variant_names(extra)
+        if name in variants:
+            base, variant = variants[name]
+            recipe = _read_recipe(base, files)
+            return {**{k: v for k, v in recipe.items() if k != "variants"}, **recipe["variants"][variant],
+                    "variant_of_recipe": base}
+        raise fail(f"unknown method {name!r}", f"choose one of: {', '.join([*files, *variants])} "
+                   f"(or add baselines/{name}.yaml)")
+    return _read_recipe(name, files)
+
+
+def _read_recipe(name: str, files: dict[str, Path]) -> dict[str, Any]:
     try:
         recipe = yaml.safe_load(files[name].read_text())
     except yaml.YAMLError as err:
         raise fail(f"recipe {files[name]} is not valid YAML ({str(err).splitlines()[0]})", "fix the file") from err
     if not isinstance(recipe, dict) or "stages" not in recipe:
         raise fail(f"recipe {files[name]} has no 'stages'", "see baselines/lgvit.yaml for the format")
+    if not isinstance(recipe.get("variants") or {}, dict) or not all(
+            isinstance(v, dict) for v in (recipe.get("variants") or {}).values()):
+        raise fail(f"recipe {files[name]}: variants must map a variant name to recipe keys",
+                   "write e.g. variants: {port: {title: ..., policy: ...}}")
     return recipe
 
 
@@ -133,4 +160,6 @@ def resolve_method(name: str, overrides: dict | None, num_layers: int, training:
         "stages": stages,
         "policy": recipe.get("policy", {"name": "lgvit_confidence", "sweep": {"threshold": [1.0]}}),
         "switches": recipe.get("switches", {}),
+        "semantics": recipe.get("semantics", "official code"),
+        "recipe": recipe.get("variant_of_recipe", name),  # the method a variant is of (its row in the paper)
     }

@@ -67,7 +67,7 @@ def timm_costs(timm_swin_b):
     ("sdn", 87_290_428),
     ("pabee", 87_290_428),
     ("pcee", 87_290_428),
-    ("berxit", 87_290_428 + 257),  # + BERxiT's learning-to-exit Linear(256 → 1), which the LGViT port does not have
+    ("berxit", 87_290_428 + 257 + 513 + 1025),  # + BERxiT's learning-to-exit, one Linear(w → 1) per exit width (256, 512, 1024), which the LGViT port does not have
     ("vit_ee", 91_100_032),
     ("lgvit", 96_356_924),         # what the released Swin code builds (the paper says 97 M, spec §5)
 ])

@@ -109,8 +109,9 @@ def test_bad_loss_options_are_one_line_errors():
     assert mlp_only.hete(out) == 0.0 and mlp_only.homo(out) == 0.0
 
 
-def test_lgvit_distillation_on_swin_compares_only_equal_shapes():
-    # Swin exits live at several widths: features are compared only with a reference / teacher of their own shape
+def test_lgvit_distillation_on_swin_distils_from_references_of_their_own_width():
+    # Swin exits live at several widths: each feature is compared with a reference of its own width — the deepest
+    # block of that width (spec methods §3.4) — so no pair head is dropped and the global term does not vanish
     from eebench.build import build_model
     from eebench.recipes import resolve_method
 
@@ -122,9 +123,14 @@ def test_lgvit_distillation_on_swin_compares_only_equal_shapes():
     out = model(torch.randn(2, 3, 32, 32), with_teacher=True)
     shapes = [tuple(f.shape[1:]) for f in out.features]
     assert shapes == [(256, 16), (64, 32), (16, 64), (1, 128)]  # four stages, four widths
-    # hete: only the last GAH (1 token × 128) matches the stride-2 block-5 reference; homo: no equal-shape pair
-    ref = F.log_softmax(out.last_hidden[:, ::2].detach(), -1)  # 2×2 grid, stride 2 → token 0
-    expected = (ref.exp() * (ref - F.log_softmax(out.features[3], -1)))[:, :1].sum() / 2
+    # stages of blocks 1 | 2 | 3, 4 | 5: the references are the blocks ending each exit's stage
+    assert loss.reference == {0: 1, 1: 2, 2: 4, 3: 5} and set(out.references) == {1, 2, 4, 5}
+    expected = 0.0
+    for i, block, stride, grid in [(0, 1, 1, 16), (1, 2, 1, 8), (2, 4, 1, 4), (3, 5, 2, 2)]:
+        ref = out.references[block].detach().reshape(2, grid, grid, -1)[:, ::stride, ::stride].reshape(2, -1,
+                                                                                                         shapes[i][1])
+        log_r, log_s = F.log_softmax(ref, -1), F.log_softmax(out.features[i], -1)
+        expected = expected + (log_r.exp() * (log_r - log_s)).sum() / 2
     assert loss.hete(out).item() == pytest.approx(expected.item(), rel=1e-5)
-    assert loss.homo(out) == 0.0
+    assert loss.homo(out) == 0.0 and loss.teacher == {}  # no two heads of a group share a width
     assert torch.isfinite(loss(out, torch.tensor([0, 1])))

@@ -76,8 +76,8 @@ def test_lgvit_confidence_first_firing_highway_and_output():
 def test_lgvit_confidence_final_never_thresholded():
     # highways unsure (0.525), final unsure too (0.5): with thr 0.9 nothing fires → the final answers anyway
     assert idx(decide("lgvit_confidence", one(UNSURE, UNSURE, TIE), threshold=0.9)) == (2, 2, 0)
-    # thr > 1: p ≤ 1 never exceeds it → always final, even when every highway is confident
-    assert idx(decide("lgvit_confidence", one(CONF, CONF, CONF1), threshold=1.01)) == (2, 2, 1)
+    # thr = 1: p ≤ 1 never exceeds it (strict >) → always final, even when every highway is confident
+    assert idx(decide("lgvit_confidence", one(CONF, CONF, CONF1), threshold=1.0)) == (2, 2, 1)
 
 
 def test_lgvit_confidence_single_exit():
@@ -239,8 +239,8 @@ def test_sdn_extreme_q():
     # q = 1/C = 0.25 with C = 4: every max-prob ≥ 1/C → everyone exits at IC row 0 (uniform row: p = 0.25 ≥ 0.25)
     d = decide("sdn_confidence", one([0.0] * 4, [9.0, 0, 0, 0], [0.0, 9.0, 0, 0]), q=0.25)
     assert idx(d) == (0, 0, 0) and bool(d.is_early[0])
-    # q > 1 disables early exits: most confident row answers (row 1, p 0.99989), non-early
-    d = decide("sdn_confidence", one(CONF, [9.0, 0.0], CONF1), q=1.5)
+    # q = 1.01 (the official grid's sentinel) disables early exits: most confident row answers (row 1, p 0.99989), non-early
+    d = decide("sdn_confidence", one(CONF, [9.0, 0.0], CONF1), q=1.01)
     assert idx(d) == (1, 2, 0) and not bool(d.is_early[0])
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import fail
 from .base import Backbone, Context, TokenLayout, block_output, find_blocks
 from .loading import load_hf_model
 
@@ -31,6 +32,10 @@ class HFViTBackbone(Backbone):
         model_cls = {"vit": ViTModel, "deit": DeiTModel}[kind]
         self.family = kind
         self.model = load_hf_model(model_cls, config, pretrained, add_pooling_layer=True)
+        self.pretrained = pretrained
+        # ViT and DeiT checkpoints store no pooler: HF then initialises it at random
+        self.pooler_random = pretrained is not None and any(
+            k.startswith("pooler.") for k in getattr(self.model, "eebench_missing_keys", []))
         cfg = self.model.config
         self.num_layers = cfg.num_hidden_layers
         self.image_size = cfg.image_size
@@ -62,6 +67,11 @@ class HFViTBackbone(Backbone):
         return logits
 
     def pooler_dense(self):
+        if self.pooler_random:
+            raise fail(f"copy_pooler: checkpoint {self.pretrained!r} has no pooler weights (ViT and DeiT checkpoints "
+                       "store none), so every exit would copy a random pooler",
+                       "set copy_pooler: false (the LGViT port's randomly initialised exit pooler), or load a "
+                       "checkpoint whose pooler was trained")
         pooler = getattr(self.model, "pooler", None)
         return getattr(pooler, "dense", None)
 

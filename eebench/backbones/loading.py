@@ -33,13 +33,18 @@ def load_failed(pretrained: str, err: Exception, download: str) -> EEBenchError:
 
 
 def load_hf_model(model_cls: Any, config: Any, pretrained: str | None, **kwargs: Any):
-    """An HF model from ``config`` (random init), a folder saved with ``save_pretrained()`` or a hub name."""
+    """An HF model from ``config`` (random init), a folder saved with ``save_pretrained()`` or a hub name. The keys
+    the checkpoint lacked (initialised at random) are kept as ``model.eebench_missing_keys``."""
     if pretrained is None:
-        return model_cls(config, **kwargs)
+        model = model_cls(config, **kwargs)
+        model.eebench_missing_keys = []
+        return model
     path = local_path(pretrained, "folder", "a folder saved with save_pretrained()")
     try:
-        return model_cls.from_pretrained(str(path) if path else pretrained,
-                                         attn_implementation=config._attn_implementation, **kwargs)
+        model, info = model_cls.from_pretrained(str(path) if path else pretrained, output_loading_info=True,
+                                                attn_implementation=config._attn_implementation, **kwargs)
+        model.eebench_missing_keys = list(info.get("missing_keys", []))
+        return model
     except (OSError, ValueError) as err:  # offline hub, missing files, corrupt weights
         raise load_failed(pretrained, err, f"huggingface-cli download {pretrained} --local-dir DIR") from err
 

@@ -100,7 +100,10 @@ KNOWN_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "food101": 101, "
 
 
 def num_classes_of(spec: dict[str, Any]) -> int:
-    """Classes of a dataset without loading it when the name says (cost counts need no data); else load it."""
+    """Classes of a dataset without loading it when the name (or a smoke fixture) says (cost counts need no data);
+    else load it."""
+    if spec.get("fixture"):
+        return int(spec["fixture"].get("classes", 10))
     if spec["name"] == "glue" and spec.get("task", "sst2") in glue.TASKS:
         return glue.TASKS[spec.get("task", "sst2")].num_classes
     return KNOWN_CLASSES.get(spec["name"]) or load_dataset(spec).num_classes

@@ -25,7 +25,13 @@ class ImageDataset:
     def __call__(self, root: str | None = None, hub: str | None = None, config: str | None = None,
                  revision: str | None = None, train_split: str = "train", eval_split: str | None = None,
                  image_column: str | None = None, label_column: str | None = None, num_workers: int = 0,
-                 cache_dir: str | None = None) -> ImageSource:
+                 cache_dir: str | None = None, fixture: dict | None = None) -> ImageSource:
+        if fixture is not None:  # a smoke run's stand-in, written at root in the format it names (data/fixtures.py)
+            if root is None:
+                raise fail(f"dataset {self.name!r}: fixture: needs root: (where to write it)", "set root: DIR")
+            from .fixtures import ensure_fixture
+
+            ensure_fixture(root, **fixture)
         if root is not None:
             path = Path(root).expanduser()
             where, loaded = self._local(path, train_split, eval_split, image_column, label_column, cache_dir)

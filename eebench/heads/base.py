@@ -122,10 +122,14 @@ class FusedClassifier(nn.Module):
         self.fc = nn.Linear(d, num_classes)
         self.fc_dist = nn.Linear(d, num_classes) if self.mode == "cls+dist" else None
 
+    def mean_pooled(self, feature: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``mean`` mode's pooled vector, LayerNorm → mean over (real) tokens (what BERxiT's LTE reads on Swin)."""
+        return masked_mean(self.norm(feature), mask)
+
     def forward(self, feature: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """``mask``: padding mask of ``feature``'s tokens (text), so padding never enters the mean."""
         if self.mode == "mean":
-            return self.fc(masked_mean(self.norm(feature), mask))
+            return self.fc(self.mean_pooled(feature, mask))
         pooled = masked_mean(feature, mask)
         logits = self.fc(pooled + hidden[:, 0])
         if self.fc_dist is not None:

@@ -26,7 +26,8 @@ class PortLinearHead(ExitHead):
         if hasattr(self, "norm"):
             h = self.norm(hidden)
             return HeadOutput((self.fc(h[:, 0]) + self.fc_dist(h[:, 1])) / 2)
-        return HeadOutput(self.impl(hidden, hidden), hidden)
+        pooled = self.impl.mean_pooled(hidden)  # Swin: returned, so BERxiT's learning-to-exit module can read it
+        return HeadOutput(self.impl.fc(pooled), hidden, pooled=pooled)
 
     def adopt(self, backbone):
         if isinstance(getattr(self, "impl", None), MLPHead):

@@ -19,7 +19,7 @@ from ..device import DTYPES, resolve_device
 from ..errors import fail
 from ..measure.speedup import layer_speedup
 from ..model import MultiExitModel
-from ..policies import Policy, build_policy
+from ..policies import Policy, build_policy, policy_for_rows
 from .live import early_exit
 
 MODES = ("eager", "graph")
@@ -124,12 +124,13 @@ def latency_checkpoint(checkpoint: str | Path, policy: dict[str, Any], device: s
                    'pass --policy \'{"name": ..., "params": {...}}\' (no "sweep": pick its values into params)')
     if threads:
         torch.set_num_threads(threads)
-    exit_policy = build_policy(policy["name"], **(policy.get("params") or {}))
+    build_policy(policy["name"], **(policy.get("params") or {}))  # a bad policy fails before any loading
     ckpt = load_torch(checkpoint)
     job = ckpt["job"]
     data = load_dataset(job["dataset"])
     model = build_model(job["backbone"], job["method"], data.num_classes)
     model.load_state_dict(ckpt["model"])
+    exit_policy = policy_for_rows(policy["name"], policy.get("params") or {}, model.row_layers)
     xs, ys, n = [], [], 0
     for xb, yb in data.eval_batches(model.backbone, 256):
         xs.append(xb)

@@ -33,8 +33,9 @@ def run_row(model: MultiExitModel, row: int, hidden: torch.Tensor, ctx: Context)
     lte = None
     if model.lte is not None:
         if out.pooled is None:
-            raise fail("the learning-to-exit module needs heads that return a pooled vector", "use 'mlp' heads")
-        lte = torch.sigmoid(model.lte(out.pooled)).squeeze(-1)
+            raise fail("the learning-to-exit module needs heads that return a pooled vector",
+                       "use 'mlp' or 'linear' heads")
+        lte = torch.sigmoid(model.lte_for(model.backbone.layout(layers[row]).width)(out.pooled)).squeeze(-1)
     return RowOutput(hidden, out.logits, lte)
 
 

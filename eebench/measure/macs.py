@@ -35,7 +35,8 @@ class _AllRows(nn.Module):
 
     def forward(self, *x):  # text arrives as (input_ids, attention_mask, token_type_ids): the tracer takes tensors
         inputs = x[0] if len(x) == 1 else dict(zip(("input_ids", "attention_mask", "token_type_ids"), x))
-        return self.m(inputs).stacked()
+        out = self.m(inputs)  # the LTE outputs are returned too, or the tracer would drop the module as dead code
+        return out.stacked() if out.lte_outputs is None else (out.stacked(), out.lte_outputs)
 
 
 def is_text(model: MultiExitModel) -> bool:
@@ -70,7 +71,7 @@ def component_costs(model: MultiExitModel, inputs: Any | None = None) -> dict[st
     groups = {name: [f"m.backbone.{n}" for n in names] for name, names in model.backbone.component_modules().items()}
     groups.update({f"head{i + 1}": [f"m.heads.{i}"] for i in range(len(model.heads))})
     if model.lte is not None:
-        groups["lte"] = ["m.lte"]
+        groups["lte"] = ["m.lte", *(f"m.lte_by_width.{w}" for w in model.lte_by_width)]
     out: dict[str, Any] = {}
     for comp, names in groups.items():
         ops: dict[str, int] = {}
@@ -83,6 +84,12 @@ def component_costs(model: MultiExitModel, inputs: Any | None = None) -> dict[st
         out[comp] = {"params": params, "ops": ops,
                      "macs": {conv: sum(v for op, v in ops.items() if keep is None or op in keep)
                               for conv, keep in CONVENTIONS.items()}}
+    if model.lte is not None:  # one LTE per exit width (Swin): each exit is charged its own module's MACs
+        widths = [model.backbone.layout(p).width for p in model.exit_layers]
+        name = {w: "m.lte" if w == model.lte.in_features else f"m.lte_by_width.{w}" for w in widths}
+        out["lte"]["per_exit_macs"] = {
+            conv: [sum(v for op, v in per_module.get(name[w], {}).items() if keep is None or op in keep)
+                   / widths.count(w) for w in widths] for conv, keep in CONVENTIONS.items()}
     return out
 
 
@@ -147,13 +154,16 @@ def cumulative_macs(summary: dict[str, Any], convention: str, term: int | None =
         comps = {name: {"macs": {convention: c["macs_poly"][convention][term]}} for name, c in comps.items()}
     rows = summary["row_layers"]
     num_layers = rows[-1]
-    lte = comps["lte"]["macs"][convention] / (len(rows) - 1) if "lte" in comps else 0.0
+    lte = [0.0] * (len(rows) - 1)
+    if "lte" in comps:
+        lte = comps["lte"].get("per_exit_macs", {}).get(convention) or \
+            [comps["lte"]["macs"][convention] / (len(rows) - 1)] * (len(rows) - 1)
     block = [comps[f"block{i}"]["macs"][convention] for i in range(1, num_layers + 1)]
     costs = []
     for r, layer in enumerate(rows):
         c = comps["embed"]["macs"][convention] + sum(block[:layer])
         evaluated = min(r + 1, len(rows) - 1)
-        c += sum(comps[f"head{j + 1}"]["macs"][convention] for j in range(evaluated)) + lte * evaluated
+        c += sum(comps[f"head{j + 1}"]["macs"][convention] + lte[j] for j in range(evaluated))
         if r == len(rows) - 1:
             c += comps["final"]["macs"][convention]
         costs.append(c)

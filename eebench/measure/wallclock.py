@@ -65,7 +65,8 @@ def _as_swept(value: Any, candidates: list[Any]) -> Any:
     return value
 
 
-def operating_policy(item: dict[str, Any], seeds: list[int], operating_point: dict[str, Any]) -> dict[str, Any]:
+def operating_policy(item: dict[str, Any], seeds: list[int], operating_point: dict[str, Any],
+                     method: str | None = None) -> dict[str, Any]:
     """``{"name", "params"}`` of a method's reported operating point: ``operating_point``'s rule on its mean curve
     over seeds, exactly as Table 1 picks it. The curves are recomputed from the exit-logit caches with the function
     the curves job runs, so this job depends on its own methods' models only."""
@@ -77,7 +78,7 @@ def operating_policy(item: dict[str, Any], seeds: list[int], operating_point: di
     costs = read_json(item["costs"])
     per_seed = pd.concat([operating_curve(load_cache(path), spec, costs).assign(seed=seed)
                           for seed, path in zip(seeds, item["caches"])], ignore_index=True)
-    point = operating_params(per_seed, {"operating_point": operating_point})
+    point = operating_params(per_seed, {"operating_point": operating_point}, method)
     sweep = spec.get("sweep") or {}
     params = {**(spec.get("params") or {}), **{k: _as_swept(v, sweep.get(k, [])) for k, v in point.items()}}
     return {"name": spec["name"], "params": params}
@@ -103,7 +104,7 @@ def run_latency(spec: dict[str, Any], log=print) -> dict[str, Any]:
                            "order": spec["order"], "methods": {}}
     for i, method in enumerate(spec["order"], 1):
         item = spec["methods"][method]
-        policy = operating_policy(item, spec["seeds"], spec["operating_point"])
+        policy = operating_policy(item, spec["seeds"], spec["operating_point"], method)
         log(f"[{i}/{len(spec['order'])}] {method}: {policy['name']} {policy['params']}")
         result = latency_checkpoint(item["checkpoint"], policy, device=cfg["device"], dtype=cfg["dtype"],
                                     passes=cfg["passes"], limit=cfg["limit"], mode=cfg["mode"],

@@ -9,3 +9,12 @@ from . import berxit, deebert, lgvit, pabee, pcee, sdn  # noqa: F401  (importing
 
 def build_policy(name: str, **params: Any) -> Policy:
     return POLICIES.get(name)(**params)
+
+
+def policy_for_rows(name: str, params: dict[str, Any], row_layers: list[int]) -> Policy:
+    """``build_policy`` for a model whose rows sit after blocks ``row_layers`` (final classifier last): a policy
+    that declares ``exit_layers`` gets them (BERxiT decides which rows it tests from them)."""
+    params = dict(params)
+    if "exit_layers" in POLICIES.get(name).params and params.get("exit_layers") is None:
+        params["exit_layers"] = [int(v) for v in row_layers]
+    return build_policy(name, **params)

@@ -62,6 +62,16 @@ class Policy:
             return
         raise self.reject(key, "a number" + (" or a non-empty list of numbers, one per exit" if allow_list else ""))
 
+    def check_range(self, key: str, lo: float | None, hi: float | None, expected: str,
+                    allow_list: bool = False) -> None:
+        """A number (or, with ``allow_list``, a list of numbers) within [lo, hi]: a probability outside [0, 1] or a
+        negative entropy can never mean what the user wanted, so it is refused, not silently swept."""
+        self.check_number(key, allow_list)
+        value = getattr(self, key)
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                raise self.reject(key, expected)
+
     def check_choice(self, key: str, choices: Sequence[Any]) -> None:
         if getattr(self, key) not in choices:
             raise self.reject(key, f"one of {list(choices)}")

@@ -22,11 +22,14 @@ class EntropyExit(Policy):
     def tested_rows(self, rows: int) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def thresholds(self, rows: int, tested: int, device) -> torch.Tensor:
+        return per_row(self, "entropy_threshold", rows, tested, device)
+
     def decide(self, logits: torch.Tensor, **extra: Any) -> Decision:
         logits = self.check_input(logits)
         rows = logits.shape[0]
         tested = self.tested_rows(rows)
-        threshold = per_row(self, "entropy_threshold", rows, tested, logits.device)
+        threshold = self.thresholds(rows, tested, logits.device)
         return decide_at(logits, first_exit(entropy(logits[:max(tested, 0)]) < threshold, tested, rows - 1))
 
 

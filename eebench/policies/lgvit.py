@@ -19,10 +19,11 @@ class LGViTPolicy(Policy):
     """Shared part: the first highway whose rule fires answers; otherwise the final classifier."""
 
     params = {"threshold": None, "exit_layers": None}
+    threshold_domain = (None, None, "a number")
 
     def validate(self) -> None:
         if "threshold" in self.params:
-            self.check_number("threshold")
+            self.check_range("threshold", *self.threshold_domain)
         if "patience" in self.params:
             self.check_patience()
         layers = self.exit_layers
@@ -49,6 +50,7 @@ class LGViTConfidence(LGViTPolicy):
 
     name = "lgvit_confidence"
     params = {"threshold": 0.865, "exit_layers": None}
+    threshold_domain = (0.0, 1.0, "a probability in [0, 1] (1 never exits)")
 
     def fires(self, highways: torch.Tensor) -> torch.Tensor:
         return max_prob(highways) > self.threshold
@@ -61,6 +63,7 @@ class LGViTEntropy(LGViTPolicy):
 
     name = "lgvit_entropy"
     params = {"threshold": 0.6, "exit_layers": None}
+    threshold_domain = (0.0, None, "an entropy in nats >= 0 (0 never exits)")
 
     def fires(self, highways: torch.Tensor) -> torch.Tensor:
         return entropy(highways) < self.threshold
@@ -88,6 +91,7 @@ class LGViTPCEE(LGViTPolicy):
 
     name = "lgvit_pcee"
     params = {"threshold": 0.5, "patience": 2, "exit_layers": None}
+    threshold_domain = (0.0, None, "a raw entropy in nats >= 0")
 
     def fires(self, highways: torch.Tensor) -> torch.Tensor:
         return run_length(entropy(highways) < self.threshold) == self.patience

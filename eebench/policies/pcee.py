@@ -24,9 +24,12 @@ class PCEEBert(Policy):
 
     def validate(self) -> None:
         self.check_patience()
-        self.check_number("exiting_threshold")
         self.check_choice("do_ensemble", (0, 1, 2))
         self.check_choice("entropy", ("normalized", "raw"))
+        if self.entropy == "normalized":
+            self.check_range("exiting_threshold", 0.0, 1.0, "a normalized entropy in [0, 1]")
+        else:
+            self.check_range("exiting_threshold", 0.0, None, "a raw entropy in nats >= 0")
 
     def decide(self, logits: torch.Tensor, **extra: Any) -> Decision:
         logits = self.check_input(logits)

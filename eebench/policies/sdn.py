@@ -20,7 +20,8 @@ class SDNConfidence(Policy):
     params = {"q": None, "fallback": "most_confident"}
 
     def validate(self) -> None:
-        self.check_number("q")
+        self.check_range("q", 0.0, 1.01, "a probability in [0, 1], or up to 1.01 (the official grid's never-exit "
+                         "value)")
         self.check_choice("fallback", ("most_confident", "final"))
 
     def decide(self, logits: torch.Tensor, **extra: Any) -> Decision:

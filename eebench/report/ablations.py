@@ -26,7 +26,7 @@ def ablation_table(name: str, rows: list[dict], curves: dict[str, pd.DataFrame],
     for row in rows:
         method = row["method"]
         labels = {k: v for k, v in row.items() if k != "method"}
-        s = summarize(curves[method], rep, True)
+        s = summarize(curves[method], rep, True, method)
         cells = dict(labels)
         if name == "table3":
             cells["#Params (M)"] = f"{costs[method]['params']['total'] / 1e6:.3f}"
@@ -51,7 +51,7 @@ def ablation_table(name: str, rows: list[dict], curves: dict[str, pd.DataFrame],
 def figure4(rows: list[dict], curves: dict[str, pd.DataFrame], config: dict[str, Any], out_dir, scale: str):
     import matplotlib.pyplot as plt
 
-    stats = [(r["Number of exits"], summarize(curves[r["method"]], config["report"], True)) for r in rows]
+    stats = [(r["Number of exits"], summarize(curves[r["method"]], config["report"], True, r["method"])) for r in rows]
     n = [k for k, _ in stats]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7.2, 3.2), dpi=150)
     ax1.errorbar(n, [s["accuracy_mean"] * 100 for _, s in stats], [s["accuracy_std"] * 100 for _, s in stats],

@@ -11,10 +11,11 @@ from ..errors import fail
 
 METRICS = ["accuracy", "layer_speedup", "expected_macs_paper", "expected_macs_full", "head_aware_speedup_paper",
            "head_aware_speedup_full", "avg_exit_layer"]
-# columns a curve may add: the task's metric (``score``; curves without it score by accuracy) and text's per-sample
-# costs at real length
-OPTIONAL = ["score", "expected_macs_paper_real", "expected_macs_full_real", "head_aware_speedup_paper_real",
-            "head_aware_speedup_full_real", "expected_flops_full_real", "expected_flops_full"]
+# columns a curve may add: the Swin speed-up under the official code's exit-layer convention, the task's metric
+# (``score``; curves without it score by accuracy) and text's per-sample costs at real length
+OPTIONAL = ["layer_speedup_as_coded", "score", "expected_macs_paper_real", "expected_macs_full_real",
+            "head_aware_speedup_paper_real", "head_aware_speedup_full_real", "expected_flops_full_real",
+            "expected_flops_full"]
 
 
 def score_column(curve: pd.DataFrame) -> str:
@@ -36,6 +37,10 @@ def param_columns(curve: pd.DataFrame) -> list[str]:
     return [c for c in curve.columns if c.startswith("param_")]
 
 
+def metrics_in(curve: pd.DataFrame) -> list[str]:
+    return [m for m in METRICS if m in curve or m not in OPTIONAL]
+
+
 def mean_curve(curves: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds at each policy setting (columns ``<metric>`` and ``<metric>_std``)."""
     keys = param_columns(curves)
@@ -49,23 +54,37 @@ def mean_curve(curves: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns=["_point"], errors="ignore")
 
 
-def operating_point(curve: pd.DataFrame, rule: dict[str, Any]) -> pd.Series:
+def fixed_params(rule: dict[str, Any], method: str | None = None, policy: str | None = None) -> dict[str, Any]:
+    """The parameters a ``fixed`` operating point names for one method: ``per_method[method]``, else
+    ``per_policy[policy]``, else ``params`` — each method's policy sweeps different parameters, so one set rarely
+    fits all."""
+    if method in (rule.get("per_method") or {}):
+        return dict(rule["per_method"][method])
+    if policy in (rule.get("per_policy") or {}):
+        return dict(rule["per_policy"][policy])
+    return dict(rule.get("params") or {})
+
+
+def operating_point(curve: pd.DataFrame, rule: dict[str, Any], method: str | None = None,
+                    policy: str | None = None) -> pd.Series:
     """Pick one row of a mean curve.
 
     ``max_speedup_within_drop``: the highest layer speed-up whose mean accuracy is at most ``max_drop`` points below
-    the method's own full-depth accuracy (its slowest point). ``fixed``: the point with the given policy parameters.
+    the method's own full-depth accuracy (its slowest point). ``fixed``: the point with the policy parameters
+    :func:`fixed_params` gives for ``method`` and its ``policy``.
     """
     if len(curve) == 1:
         return curve.iloc[0]
     if rule["rule"] == "fixed":
         sel = curve
-        for key, value in (rule.get("params") or {}).items():
+        params = fixed_params(rule, method, policy)
+        for key, value in params.items():
             if f"param_{key}" not in curve:
                 raise fail(f"operating point fixes {key!r}, which this policy does not sweep",
                            f"swept parameters: {[c[6:] for c in param_columns(curve)]}")
             sel = sel[np.isclose(sel[f"param_{key}"].astype(float), float(value))]
         if sel.empty:
-            raise fail(f"no swept point has {rule.get('params')}", "add it to the method's policy sweep")
+            raise fail(f"no swept point has {params}", "add it to the method's policy sweep")
         return sel.iloc[0]
     col = score_column(curve)
     reference = curve.loc[curve["layer_speedup"].idxmin(), col]
@@ -73,10 +92,14 @@ def operating_point(curve: pd.DataFrame, rule: dict[str, Any]) -> pd.Series:
     return ok.loc[ok["layer_speedup"].idxmax()]
 
 
-def operating_params(per_seed: pd.DataFrame, report_cfg: dict[str, Any]) -> dict[str, Any]:
+def curve_policy(per_seed: pd.DataFrame) -> str | None:
+    return str(per_seed["policy"].iloc[0]) if "policy" in per_seed and len(per_seed) else None
+
+
+def operating_params(per_seed: pd.DataFrame, report_cfg: dict[str, Any], method: str | None = None) -> dict[str, Any]:
     """The swept policy parameters of the operating point the tables report (the live latency job times it)."""
     mc = mean_curve(per_seed)
-    point = operating_point(mc, report_cfg["operating_point"])
+    point = operating_point(mc, report_cfg["operating_point"], method, curve_policy(per_seed))
     return {c[6:]: point[c] for c in param_columns(mc)}
 
 
@@ -88,7 +111,9 @@ def format_setting(params: dict[str, Any]) -> str:
 
 def describe_rule(rule: dict[str, Any]) -> str:
     if rule["rule"] == "fixed":
-        return f"each method at the fixed policy setting {rule.get('params')}"
+        extra = [f"{k} {rule[k]}" for k in ("per_method", "per_policy") if rule.get(k)]
+        return (f"each method at a fixed policy setting ({rule.get('params') or {}}" + (", " if extra else "")
+                + ", ".join(extra) + "; the 'Operating point' column names each row's)")
     return (f"each method at its highest layer speed-up whose mean accuracy is within {rule.get('max_drop', 1.0):g} "
             "point(s) of its own full-depth accuracy (mean over seeds; the threshold is chosen on the mean curve)")
 
@@ -102,12 +127,13 @@ def curve_auc(curve: pd.DataFrame, lo: float, hi: float, x: str = "layer_speedup
     return float(np.trapezoid(env, s) / (hi - lo))
 
 
-def summarize(per_seed: pd.DataFrame, report_cfg: dict[str, Any], has_exits: bool) -> dict[str, Any]:
+def summarize(per_seed: pd.DataFrame, report_cfg: dict[str, Any], has_exits: bool,
+              method: str | None = None) -> dict[str, Any]:
     """One method's row: every metric's mean and std at the operating point, its policy setting, and the AUC."""
     mc = mean_curve(per_seed)
-    point = operating_point(mc, report_cfg["operating_point"])
+    point = operating_point(mc, report_cfg["operating_point"], method, curve_policy(per_seed))
     lo, hi = report_cfg["auc_speedup_range"]
-    row = {f"{m}_{stat}": float(point[m if stat == "mean" else f"{m}_std"]) for m in metrics_of(per_seed)
+    row = {f"{m}_{stat}": float(point[m if stat == "mean" else f"{m}_std"]) for m in metrics_of(mc)
            for stat in ("mean", "std")}
     row["setting"] = format_setting({c[6:]: point[c] for c in param_columns(mc)}) if has_exits else "full depth"
     if has_exits:

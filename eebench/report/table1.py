@@ -20,7 +20,7 @@ def table1(curves: dict[str, pd.DataFrame], costs: dict[str, dict], titles: dict
     display, raw = [], []
     for method, per_seed in curves.items():
         has_exits = len(costs[method]["row_layers"]) > 1
-        s = summarize(per_seed, rep, has_exits)
+        s = summarize(per_seed, rep, has_exits, method)
         params = costs[method]["params"]["total"]
         name, col = metric_name(per_seed), score_column(per_seed)
         display.append({
@@ -46,6 +46,10 @@ def table1(curves: dict[str, pd.DataFrame], costs: dict[str, dict], titles: dict
              "(+ final classifier at full depth), counted with fvcore at batch 1 (paper convention: Linear+Conv only).",
              f"Speed-up: L / mean executed layers (LGViT Eq. 17), heads not counted. Mean ± std over seeds "
              f"{config['seeds']}.",
+             "Semantics: rows titled '(LGViT port)' ran the LGViT port's reading of the baseline (static averaged "
+             "losses, strict-> confidence with the final classifier as fallback, patience counting the current exit, "
+             "PCEE on raw entropy, no LTE, no SDN τ schedule; spec baselines §9, §11.6); every other baseline row ran "
+             "its original code's semantics.",
              "Methods with identical model and training (PABEE and PCEE-BERT: PCEE is an exit rule on PABEE's model) "
              "share one trained model per seed."]
     if any("expected_macs_paper_real_mean" in r for r in raw):

@@ -260,8 +260,11 @@ class LGViTDistillation(ExitLoss):
     Switches (spec §3.5), defaults = official code: ``pred_distill_exits`` all | last_of_type; ``kd_normalisation``
     bc | batchmean; ``teacher_logits`` pre_norm | final; ``hete_align`` subsample | dwconv; ``hete_reduce`` and
     ``homo_reduce`` sum | mean; ``homo_teacher_grad`` True (teacher features not detached) | False.
-    On Swin, whose exits live at three widths, a feature is compared only with a reference or teacher of its own shape
-    (the safer default of spec methods §3.4; the official code has no Swin stage 2 of this kind).
+    On Swin, whose exits live at three widths, every head distils from a teacher of its own width (spec methods §3.4):
+    the heterogeneous reference of an exit is the deepest block of its width (block L on ViT/DeiT, so the official
+    behaviour is unchanged; on Swin-B 4 → 4, 7…22 → 22, 23 → 24), and a homogeneous student's teacher is the deepest
+    head of its group with its width (none where a width has one head). The pairs used are printed when the loss is
+    built (the training log).
     Head groups come from each head's ``distill_group``: "local" (LPH; also Table 3's conv heads) and "global" (GAH;
     also the attention heads); "first/last of each group" generalises the code's hard-coded indices (0, 3, 4, 7) to
     any number of exits. Heads without a feature (``mlp``) get prediction distillation only — how the official code
@@ -285,9 +288,24 @@ class LGViTDistillation(ExitLoss):
         self.gah = [i for i, h in enumerate(model.heads) if h.distill_group == "global"]
         self.strides = {i: getattr(model.heads[i], "stride", 1) for i in self.lph + self.gah}
         self.pairs = sorted({g[0] for g in (self.lph, self.gah) if g} | {g[-1] for g in (self.lph, self.gah) if g})
-        self.layout = model.backbone.layout(model.backbone.num_layers)
+        bb, layers = model.backbone, model.exit_layers
+        self.num_layers = bb.num_layers
+        width = [bb.layout(p).width for p in layers]
+        self.reference = {i: model.reference_layers[width[i]] for i in self.pairs}  # exit → reference block
+        self.ref_layout = {i: bb.layout(self.reference[i]) for i in self.pairs}
+        # homogeneous: student → teacher, the deepest head of the same group and width (spec methods §3.4)
+        self.teacher = {j: max(k for k in group if width[k] == width[j])
+                        for group in (self.lph, self.gah) if len(group) >= 2 for j in group}
+        self.teacher = {j: k for j, k in self.teacher.items() if k != j}
         if p["hete_align"] == "dwconv":
-            self.aligners = nn.ModuleDict({str(i): Aligner(self.layout.width, self.strides[i]) for i in self.pairs})
+            self.aligners = nn.ModuleDict({str(i): Aligner(self.ref_layout[i].width, self.strides[i])
+                                           for i in self.pairs})
+        self.pairs_used = ("heterogeneous (exit block ← reference block): "
+                           + (", ".join(f"{layers[i]} ← {self.reference[i]}" for i in self.pairs) or "none")
+                           + "; homogeneous (student ← teacher exit block): "
+                           + (", ".join(f"{layers[j]} ← {layers[k]}" for j, k in sorted(self.teacher.items()))
+                              or "none"))
+        print(f"lgvit_distillation pairs: {self.pairs_used}", flush=True)
 
     def forward(self, out, labels):
         p = self.params
@@ -303,15 +321,19 @@ class LGViTDistillation(ExitLoss):
     def hete(self, out):
         if not self.pairs:
             return 0.0
-        ref_grid = to_grid(patch_tokens(out.last_hidden, self.layout), self.layout.grid).detach()
         terms = []
         for i in self.pairs:
+            layout, block = self.ref_layout[i], self.reference[i]
+            hidden = out.references[block] if block in out.references or block != self.num_layers else out.last_hidden
+            ref_grid = to_grid(patch_tokens(hidden, layout), layout.grid).detach()
             if self.params["hete_align"] == "dwconv":
                 ref = from_grid(self.aligners[str(i)](ref_grid))
             else:
                 ref = from_grid(reduce_tokens(ref_grid, self.strides[i]))
-            if out.features[i].shape == ref.shape:  # Swin: heads of other stages differ in width and grid
-                terms.append(channel_kl(out.features[i], ref))
+            if out.features[i].shape != ref.shape:
+                raise fail(f"lgvit_distillation: exit {i + 1}'s feature {tuple(out.features[i].shape)} "
+                           f"does not match its reference {tuple(ref.shape)}", "check the head's stride and layout")
+            terms.append(channel_kl(out.features[i], ref))
         if not terms:
             return 0.0
         total = sum(terms)
@@ -320,18 +342,14 @@ class LGViTDistillation(ExitLoss):
     def homo(self, out):
         total = 0.0
         for group, transform in ((self.lph, lambda f: f), (self.gah, gram)):
-            if len(group) < 2:
+            pairs = [(j, self.teacher[j]) for j in group if j in self.teacher]
+            if not pairs:
                 continue
-            teacher = transform(out.features[group[-1]])
+            teachers = {k: transform(out.features[k]) for _, k in pairs}
             if not self.params["homo_teacher_grad"]:
-                teacher = teacher.detach()
-            # only heads whose feature matches the teacher's (equal width on Swin; spec methods §3.4)
-            students = [transform(out.features[j]) for j in group[:-1]]
-            students = [s for s in students if s.shape == teacher.shape]
-            if not students:
-                continue
-            part = sum(F.mse_loss(s, teacher) for s in students)
-            total = total + (part / len(students) if self.params["homo_reduce"] == "mean" else part)
+                teachers = {k: t.detach() for k, t in teachers.items()}
+            part = sum(F.mse_loss(transform(out.features[j]), teachers[k]) for j, k in pairs)
+            total = total + (part / len(pairs) if self.params["homo_reduce"] == "mean" else part)
         return total
 
 

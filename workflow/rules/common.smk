@@ -2,12 +2,17 @@
 # A config is one run, or a grid of runs (config/paper.yaml: backbones × datasets); PLANS holds one Plan per run.
 import json
 import re
+import sys
 
+from eebench.errors import EEBenchError
 from eebench.measure.wallclock import latency_spec
 from eebench.plan import (Plan, architecture, costs_path, curve_path, expand_grid, latency_path, logits_path,
                           store_path, train_path)
 
-PLANS = {name: Plan(cfg) for name, cfg in expand_grid(config).items()}
+try:  # a config error is one line at DAG-build time (`snakemake -n`), not a traceback
+    PLANS = {name: Plan(cfg) for name, cfg in expand_grid(config).items()}
+except EEBenchError as err:
+    sys.exit(f"eebench: error: {err}")
 # ablation variants trained in shared processes (Plan.train_groups): run -> share -> [(method, seed, stage)]
 GROUPS = {name: p.train_groups() for name, p in PLANS.items()}
 GROUPED = {m for g in GROUPS.values() for jobs in g.values() for m, _, _ in jobs}
@@ -32,9 +37,10 @@ def as_json(obj):
 
 
 def res(rule_name, *skip):
-    """Resources of a rule: the defaults above, overridden by the config's `resources:` section (less ``skip``:
-    the ones the rule sets per run)."""
-    merged = {**DEFAULT_RESOURCES[rule_name], **(config.get("resources") or {}).get(rule_name, {})}
+    """Resources of a rule: the defaults above, overridden by the config's `resources:` section (not in a smoke run,
+    which asks for no GPU), less ``skip``: the ones the rule sets per run."""
+    own = {} if config.get("smoke") else (config.get("resources") or {}).get(rule_name, {})
+    merged = {**DEFAULT_RESOURCES[rule_name], **own}
     return {k: v for k, v in merged.items() if k not in skip}
 
 
