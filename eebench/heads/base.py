@@ -60,7 +60,7 @@ def build_head(spec: dict[str, Any], layout: TokenLayout, num_classes: int, exit
 def init_like_hf(module: nn.Module, std: float = 0.02) -> None:
     """Heads are absent from checkpoints, so HF's ``_init_weights`` initialises them: trunc-normal(0, 0.02), bias 0."""
     for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             nn.init.trunc_normal_(m.weight, std=std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -110,9 +110,21 @@ class FusedClassifier(nn.Module):
         self.fc_dist = nn.Linear(d, num_classes) if self.mode == "cls+dist" else None
 
     def forward(self, feature: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.pool(feature), hidden)
+
+    def pool(self, feature: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean over tokens (after the LayerNorm on Swin); ``mask`` [B, tokens] leaves padding out (text)."""
         if self.mode == "mean":
-            return self.fc(self.norm(feature).mean(dim=1))
-        pooled = feature.mean(dim=1)
+            feature = self.norm(feature)
+        if mask is None:
+            return feature.mean(dim=1)
+        m = mask.to(feature.dtype).unsqueeze(-1)
+        return (feature * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
+
+    def classify(self, pooled: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """Pooled feature (+ the raw special tokens, §1.5) → logits."""
+        if self.mode == "mean":
+            return self.fc(pooled)
         logits = self.fc(pooled + hidden[:, 0])
         if self.fc_dist is not None:
             logits = (logits + self.fc_dist(pooled + hidden[:, 1])) / 2

@@ -33,10 +33,14 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x):
+    def forward(self, x, key_mask: torch.Tensor | None = None):
+        """``key_mask`` [B, tokens] (1 = real) keeps padded tokens out of every softmax (text)."""
         b, n, d = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
-        attn = torch.matmul(q, k.transpose(-2, -1)).mul(self.scale).softmax(dim=-1)
+        scores = torch.matmul(q, k.transpose(-2, -1)).mul(self.scale)
+        if key_mask is not None:
+            scores = scores.masked_fill(~key_mask.bool()[:, None, None, :], float("-inf"))
+        attn = scores.softmax(dim=-1)
         return self.proj(torch.matmul(attn, v).transpose(1, 2).reshape(b, n, d))
 
 
