@@ -25,15 +25,18 @@ def run_budget(plan) -> dict[str, Any]:
     thr = THROUGHPUT.get(plan.family, THROUGHPUT["vit"])
     jobs = {"train": 0, "costs": 1, "curves": 1, "report": 1}  # costs, curves: one job per run
     hours = {"train": 0.0, "evaluate": 0.0}
-    for name in sorted(set(plan.canonical.values())):
-        seeds = {s for m, s in plan.reported() if plan.canonical[m] == name}
-        for st in plan.method(name)["stages"]:
-            jobs["train"] += len(seeds)
-            if train_n:
-                speed = thr * (FORWARD_ONLY if st["train"] == "heads" else 1.0)
-                hours["train"] += len(seeds) * train_n * st["epochs"] / speed / 3600
-            if test_n:  # every stage ends with one evaluation pass (its exit-logit cache)
-                hours["evaluate"] += len(seeds) * test_n / (thr * FORWARD_ONLY) / 3600
+    owners: dict[tuple[str, str], set[int]] = {}  # one job per shared stage (Plan.stage_owner)
+    for m, s in plan.reported():
+        for st in plan.method(m)["stages"]:
+            owners.setdefault(plan.stage_owner(m, st["name"]), set()).add(s)
+    for (name, stage), seeds in sorted(owners.items()):
+        st = plan.stage(name, stage)
+        jobs["train"] += len(seeds)
+        if train_n:
+            speed = thr * (FORWARD_ONLY if st["train"] == "heads" else 1.0)
+            hours["train"] += len(seeds) * train_n * st["epochs"] / speed / 3600
+        if test_n:  # every stage ends with one evaluation pass (its exit-logit cache)
+            hours["evaluate"] += len(seeds) * test_n / (thr * FORWARD_ONLY) / 3600
     lat = plan.config.get("latency")
     if lat:
         from .measure.wallclock import latency_methods

@@ -114,6 +114,8 @@ def resolve_method(name: str, overrides: dict | None, num_layers: int, training:
                        f"its stages are {[s['name'] for s in recipe['stages']]}")
         merged = deep_merge({k: training[k] for k in STAGE_KEYS if k in training}, st)
         merged = deep_merge(merged, stage_over.get(st["name"], {}))
+        if "lr_scale" in merged:  # a stage's learning rate relative to the run's (EEformer's low-LR stage 3)
+            merged["lr"] = float(merged["lr"]) * float(merged.pop("lr_scale"))
         merged.setdefault("train", "all")
         merged.setdefault("init", None)
         merged.setdefault("loss_params", {})
@@ -128,4 +130,5 @@ def resolve_method(name: str, overrides: dict | None, num_layers: int, training:
         "stages": stages,
         "policy": recipe.get("policy", {"name": "lgvit_confidence", "sweep": {"threshold": [1.0]}}),
         "switches": recipe.get("switches", {}),
+        "reconstructed": bool(recipe.get("reconstructed", False)),
     }

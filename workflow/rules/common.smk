@@ -4,6 +4,7 @@ import json
 import re
 
 from eebench.measure.wallclock import latency_spec
+from eebench.report.claims import has_claims
 from eebench.plan import Plan, architecture, costs_path, curve_path, expand_grid, latency_path, logits_path, train_path
 
 PLANS = {name: Plan(cfg) for name, cfg in expand_grid(config).items()}
@@ -40,8 +41,9 @@ def model_spec(run, method):
 
 def report_outputs(run):
     p = PLANS[run]
-    tables = ["table1"] + [t for t, rows in p.tables.items() if rows and t.startswith("table")]
+    tables = ["table1"] + [t for t, rows in p.tables.items() if rows and not t.startswith("fig")]
     tables += ["table5"] if p.config.get("latency") else []
+    tables += ["eeformer_claims"] if has_claims(p.methods) else []
     outs = expand(f"reports/{run}/{{t}}.{{ext}}", t=tables, ext=["md", "csv", "tex"])
     outs += [f"reports/{run}/fig1_tradeoff.png", f"reports/{run}/fig1_tradeoff.pdf", f"reports/{run}/paper_vs_ours.md"]
     if p.tables.get("fig4"):
