@@ -41,6 +41,8 @@ def variant_overrides(base_over: dict | None, scheme: str | None = None, heads: 
 
 def build_variants(abl: dict[str, Any], base_over: dict | None) -> tuple[dict[str, dict], dict[str, list[dict]]]:
     """→ (variant name → overrides of the base recipe, table name → rows). A row names its variant and its labels."""
+    if abl.get("stages"):  # per-stage overrides of every variant that has the stage (e.g. a short stage 3)
+        base_over = {**(base_over or {}), "stages": {**((base_over or {}).get("stages") or {}), **abl["stages"]}}
     variants: dict[str, dict] = {}
     tables: dict[str, list[dict]] = {k: [] for k in ("table2", "table3", "table4", "table6", "table7", "fig4",
                                                      "eeformer_ablation")}

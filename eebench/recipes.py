@@ -114,8 +114,9 @@ def resolve_method(name: str, overrides: dict | None, num_layers: int, training:
                        f"its stages are {[s['name'] for s in recipe['stages']]}")
         merged = deep_merge({k: training[k] for k in STAGE_KEYS if k in training}, st)
         merged = deep_merge(merged, stage_over.get(st["name"], {}))
-        if "lr_scale" in merged:  # a stage's learning rate relative to the run's (EEformer's low-LR stage 3)
-            merged["lr"] = float(merged["lr"]) * float(merged.pop("lr_scale"))
+        scale = merged.pop("lr_scale", None)  # a stage's learning rate relative to the run's (EEformer's stage 3)
+        if scale is not None and "lr" in merged:
+            merged["lr"] = float(merged["lr"]) * float(scale)
         merged.setdefault("train", "all")
         merged.setdefault("init", None)
         merged.setdefault("loss_params", {})

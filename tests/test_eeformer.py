@@ -32,6 +32,16 @@ def test_recipe_is_flagged_and_resolves_per_family():
     assert resolve_method("lgvit", None, 12, TRAINING, family="vit")["reconstructed"] is False
 
 
+def test_exact_parameter_count_on_vit_b16():
+    from eebench.build import build_model
+    from eebench.model import count_params
+
+    spec = resolve_method("eeformer", None, 12, {}, family="vit")
+    model = build_model({"name": "vit_b16"}, spec, 100, pretrained=False)
+    # ViT-B/16 (spec methods §5, incl. pooler and classifier) + 8 GLHs of 6D² + 19D + (D+1)C = 3,630,436 (test_glh)
+    assert count_params(model) == 86_466_148 + 8 * 3_630_436 == 115_509_636
+
+
 def _job(tiny_backbone, stage):
     return {"run": "t", "seed": 1, "threads": 1, "dataset": {"name": "digits", "test_fraction": 0.9},
             "backbone": tiny_backbone,

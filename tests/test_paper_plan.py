@@ -21,7 +21,8 @@ def plans():
 def test_grid_cells(plans):
     assert len(plans) == 9
     for name, plan in plans.items():
-        assert set(plan.methods) == {"backbone", "sdn", "pabee", "pcee", "berxit", "vit_ee", "deebert", "lgvit"}, name
+        assert set(plan.methods) == {"backbone", "sdn", "pabee", "pcee", "berxit", "vit_ee", "deebert", "lgvit",
+                                     "eeformer"}, name
         assert plan.canonical["pcee"] == "pabee"  # PCEE is an exit rule on PABEE's model: trained once
     vit = plans["paper/vit_b16-cifar100"]
     assert vit.method("lgvit")["exit_layers"] == [4, 5, 6, 7, 8, 9, 10, 11]
@@ -40,13 +41,15 @@ def test_budget(plans):
     # 50,000 images × 50 epochs / 2,366 img/s = 0.29 h for one ViT-B training stage
     lgvit_stage1 = 50_000 * 50 / 2366 / 3600
     assert b["gpu_hours"]["train"] > 30 * lgvit_stage1 * 0.9
-    assert b["jobs"]["report"] == 1 and b["jobs"]["train"] == 44
+    # 44 LGViT-paper jobs + EEformer's 3 stages + the EEformer ablation's 3 not shared with them (GLH normal, LPH+GAH
+    # and MLP progressive stage 3; GLH two-stage and progressive are EEformer's own stages)
+    assert b["jobs"]["report"] == 1 and b["jobs"]["train"] == 50
 
 
 def test_plan_cli_prints_the_total(capsys):
     assert main(["plan", "--configfile", str(REPO / "config" / "paper.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "total jobs: train 108, costs 9, curves 9, report 9" in out and "GPU-hours" in out
+    assert "total jobs: train 138, costs 9, curves 9, report 9" in out  # + 9 cells × EEformer's 3 stages + 3 and "GPU-hours" in out
 
 
 @pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
@@ -57,6 +60,6 @@ def test_snakemake_dry_run_of_the_grid(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     stats = proc.stdout.split("Job stats:")[1].split("total")[0]
     counts = {line.split()[0]: int(line.split()[1]) for line in stats.splitlines()[3:] if line.strip()}
-    assert counts["train"] == 108 and "evaluate" not in counts  # every stage evaluates itself into its cache
+    assert counts["train"] == 138 and "evaluate" not in counts  # every stage evaluates itself into its cache
     for rule in ("costs_", "curves_", "report_"):  # one job per run and step
         assert sum(v for k, v in counts.items() if k.startswith(rule)) == 9, rule

@@ -48,9 +48,9 @@ def claims_table(curves: dict[str, pd.DataFrame], costs: dict[str, dict], titles
     rep = config["report"]
     claim = applicable_claim(config)
     display = [{"Method": "EEformer †, paper (abstract)", "Full-depth acc. (%)": "—",
-                **{k: v for c in CLAIMS for k, v in ((f"Speed-up @ {c['retention']:g} % (×)",
+                **{k: v for c in CLAIMS for k, v in ((f"Speed-up @ {c['retention']:.1f} % (×)",
                                                       f"{c['speedup']:.2f} ({c['dataset']})"),
-                                                     (f"Acc. @ {c['retention']:g} % (%)", "—"))}}]
+                                                     (f"Acc. @ {c['retention']:.1f} % (%)", "—"))}}]
     raw = [{"method": "eeformer_paper", "reconstructed": True, "source": "abstract",
             **{f"speedup_at_{c['retention']:g}": c["speedup"] for c in CLAIMS}}]
     for method, per_seed in curves.items():
@@ -64,9 +64,9 @@ def claims_table(curves: dict[str, pd.DataFrame], costs: dict[str, dict], titles
              "full_depth_accuracy": float(full["accuracy"])}
         for c in CLAIMS:
             s = at_retention(per_seed, rep, c["retention"], has_exits)
-            row[f"Speed-up @ {c['retention']:g} % (×)"] = pm(s["layer_speedup_mean"], s["layer_speedup_std"],
+            row[f"Speed-up @ {c['retention']:.1f} % (×)"] = pm(s["layer_speedup_mean"], s["layer_speedup_std"],
                                                              seeds=s["seeds"])
-            row[f"Acc. @ {c['retention']:g} % (%)"] = pm(s["accuracy_mean"], s["accuracy_std"], 100, seeds=s["seeds"])
+            row[f"Acc. @ {c['retention']:.1f} % (%)"] = pm(s["accuracy_mean"], s["accuracy_std"], 100, seeds=s["seeds"])
             r.update({f"speedup_at_{c['retention']:g}": s["layer_speedup_mean"],
                       f"speedup_std_at_{c['retention']:g}": s["layer_speedup_std"],
                       f"accuracy_at_{c['retention']:g}": s["accuracy_mean"],
@@ -77,7 +77,7 @@ def claims_table(curves: dict[str, pd.DataFrame], costs: dict[str, dict], titles
              f"{SOURCE}.",
              "Retention operating point: each method at its highest layer speed-up (LGViT Eq. 17) whose mean accuracy "
              "keeps at least R % of its own full-depth accuracy (the threshold is chosen on the mean curve).",
-             ("This run stands in for the " + claim["dataset"] + f" claim: compare the {claim['retention']:g} % "
+             ("This run stands in for the " + claim["dataset"] + f" claim: compare the {claim['retention']:.1f} % "
               "column with the paper's; the other column is shown for reference." if claim else
               "This run stands in for neither claim's dataset: both columns are for reference only."),
              "The scales differ by orders of magnitude (a tiny model on a small dataset vs a pre-trained model): "
@@ -105,6 +105,6 @@ def claims_section(plan, tables: dict[str, pd.DataFrame]) -> list[str]:
             spread = f" ± {r['speedup_std_at_' + x]:.2f}" if len(plan.seeds) > 1 else ""
             value = (f"{r['speedup_at_' + x]:.2f}{spread}× (accuracy {r['accuracy_at_' + x] * 100:.1f} %, "
                      f"full depth {r['full_depth_accuracy'] * 100:.1f} %)")
-        lines.append(f"| method=eeformer †, dataset={c['dataset']}, retention={c['retention']:g} % | speedup | "
+        lines.append(f"| method=eeformer †, dataset={c['dataset']}, retention={c['retention']:.1f} % | speedup | "
                      f"{c['speedup']:.2f}× | {value} |")
     return lines + [""]
