@@ -135,3 +135,16 @@ def test_masked_subsampling_counts_real_tokens_on_either_padding_side():
 def test_bad_switches_are_one_clear_error(spec):
     with pytest.raises(EEBenchError, match="glh head"):
         build_head({"type": "glh", **spec}, VIT_B, 10, 4)
+
+
+def test_paper_convention_macs_vit_b16():
+    from fvcore.nn import FlopCountAnalysis
+
+    head = build_head({"type": "glh"}, VIT_B, 100, 4).eval()
+    fa = FlopCountAnalysis(head, (torch.zeros(1, 197, 768),))
+    fa.unsupported_ops_warnings(False)
+    macs = sum(v for op, v in fa.by_operator().items() if op in ("linear", "conv"))
+    n, d = 196, 768
+    local = 2 * n * d * d + n * d * 9          # PW-1, PW-2, 3×3 depth-wise
+    global_ = 49 * d * 3 * d + 49 * d * d      # 7×7 kept tokens: qkv + out-proj
+    assert macs == local + global_ + d * 100 == 348_248_064  # + the classifier
