@@ -140,8 +140,15 @@ def test_bad_switches_are_one_clear_error(spec):
 def test_paper_convention_macs_vit_b16():
     from fvcore.nn import FlopCountAnalysis
 
-    head = build_head({"type": "glh"}, VIT_B, 100, 4).eval()
-    fa = FlopCountAnalysis(head, (torch.zeros(1, 197, 768),))
+    class Logits(torch.nn.Module):  # fvcore traces tensors, not HeadOutput
+        def __init__(self):
+            super().__init__()
+            self.head = build_head({"type": "glh"}, VIT_B, 100, 4).eval()
+
+        def forward(self, x):
+            return self.head(x).logits
+
+    fa = FlopCountAnalysis(Logits(), (torch.zeros(1, 197, 768),))
     fa.unsupported_ops_warnings(False)
     macs = sum(v for op, v in fa.by_operator().items() if op in ("linear", "conv"))
     n, d = 196, 768
