@@ -105,6 +105,12 @@ def test_padding_invariance_on_text(fusion, kernel, stride):
     torch.testing.assert_close(b.logits[1], a.logits[0], atol=1e-5, rtol=0)
     torch.testing.assert_close(b.feature[1, :4], a.feature[0], atol=1e-5, rtol=0)  # 5 tokens = CLS + 4
     assert b.feature[1, 4:].abs().max() == 0  # padded positions of the feature are zero
+    head.distill_group = "global"  # the global branch's tokens: the kept real ones match, filler rows are zero
+    with torch.no_grad():
+        ga, gb = head(alone, mask_alone).feature, head(batch, mask_batch).feature
+    kept = ga.shape[1]
+    torch.testing.assert_close(gb[1, :kept], ga[0], atol=1e-5, rtol=0)
+    assert gb[1, kept:].abs().max() == 0
 
 
 def test_training_mode_statistics_ignore_padding():

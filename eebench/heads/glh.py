@@ -128,7 +128,7 @@ class GlobalLocalHead(ExitHead):
     def global_tokens(self, tokens, mask):
         if self.grid is None:
             reduced, mask = subsample_sequence(tokens, mask, self.global_stride)
-            return self.attention(reduced, mask), mask
+            return self.attention(reduced, mask) * mask.unsqueeze(-1).to(tokens.dtype), mask  # filler rows → 0
         reduced = from_grid(reduce_tokens(to_grid(tokens, self.grid), self.global_stride, self.pfc))
         return self.attention(reduced), None
 
