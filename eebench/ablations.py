@@ -1,4 +1,5 @@
-"""The LGViT paper's ablations as variants of one base method (spec methods §1.2; paper Tables 2, 3, 4, 6, 7, Fig. 4).
+"""The LGViT paper's ablations as variants of one base method (spec methods §1.2; paper Tables 2, 3, 4, 6, 7, Fig. 4),
+and eebench's own EEformer ablation (heads GLH / LPH+GAH / MLP × fine-tuning normal / two-stage / progressive).
 
 Every ablation row is the base recipe (LGViT) with one thing swapped: the heads (MLP, Conv, Attention, or LPH
 replaced by MLP), the training scheme (Normal, Weighted, Distillation, Alternating, two-stage), the exit positions, or
@@ -10,7 +11,12 @@ from typing import Any
 
 from .training.schemes import SCHEMES, TITLES
 
-HEAD_TITLES = {"mlp": "MLP", "conv": "Conv", "attention": "Attention", "lgvit": "Ours (LPH+GAH)"}
+HEAD_TITLES = {"mlp": "MLP", "conv": "Conv", "attention": "Attention", "lgvit": "Ours (LPH+GAH)", "glh": "GLH †"}
+# the EEformer table's labels: its heads and schemes are reconstructions (†, spec methods §6)
+EEFORMER_HEADS = {"glh": "GLH †", "lgvit": "LPH+GAH (LGViT)", "mlp": "MLP"}
+EEFORMER_SCHEMES = {"normal": "Normal", "two_stage": "Two-stage (LGViT)", "progressive": "Progressive three-stage †",
+                    "progressive_calibration": "Progressive, stage 3 = calibration †",
+                    "progressive_swapped": "Progressive, stages 2/3 swapped †"}
 
 
 def variant_overrides(base_over: dict | None, scheme: str | None = None, heads: str | None = None,
@@ -35,8 +41,11 @@ def variant_overrides(base_over: dict | None, scheme: str | None = None, heads: 
 
 def build_variants(abl: dict[str, Any], base_over: dict | None) -> tuple[dict[str, dict], dict[str, list[dict]]]:
     """→ (variant name → overrides of the base recipe, table name → rows). A row names its variant and its labels."""
+    if abl.get("stages"):  # per-stage overrides of every variant that has the stage (e.g. a short stage 3)
+        base_over = {**(base_over or {}), "stages": {**((base_over or {}).get("stages") or {}), **abl["stages"]}}
     variants: dict[str, dict] = {}
-    tables: dict[str, list[dict]] = {k: [] for k in ("table2", "table3", "table4", "table6", "table7", "fig4")}
+    tables: dict[str, list[dict]] = {k: [] for k in ("table2", "table3", "table4", "table6", "table7", "fig4",
+                                                     "eeformer_ablation")}
 
     def add(name, **kw):
         variants.setdefault(name, variant_overrides(base_over, **kw))
@@ -67,4 +76,10 @@ def build_variants(abl: dict[str, Any], base_over: dict | None) -> tuple[dict[st
         v = add(f"abl-exits-{count}", scheme="two_stage", positions=pos)
         tables["fig4"].append({"method": v, "Number of exits": int(count),
                                "Exiting position": "{" + ",".join(map(str, pos)) + "}"})
+    eef = abl.get("eeformer")
+    for head in (eef or {}).get("heads", []):  # our own design: the paper's ablation is not public
+        for scheme in eef.get("schemes", []):
+            v = add(f"abl-{head}-{scheme}", scheme=scheme, heads=head)
+            tables["eeformer_ablation"].append({"method": v, "Exit heads": EEFORMER_HEADS.get(head, head),
+                                                "Fine-tuning": EEFORMER_SCHEMES.get(scheme, TITLES[scheme])})
     return variants, tables

@@ -50,19 +50,22 @@ def run_budget(plan) -> dict[str, Any]:
     hours = {"train": 0.0, "evaluate": 0.0}
     devices = getattr(plan, "train_devices", 1)
     job_wall: dict[tuple[str, str], float] = {}  # one seed's (method, stage) job, hours on its devices
-    for name in sorted(set(plan.canonical.values())):
-        seeds = {s for m, s in plan.reported() if plan.canonical[m] == name}
-        for st in plan.method(name)["stages"]:
-            jobs["train"] += len(seeds)
-            job = 0.0
-            if train_n:
-                speed = thr * (FORWARD_ONLY if st["train"] == "heads" else 1.0)
-                job += train_n * st["epochs"] / speed / 3600
-            if test_n:  # every stage ends with one evaluation pass (its exit-logit cache)
-                job += test_n / (thr * FORWARD_ONLY) / 3600
-                hours["evaluate"] += len(seeds) * test_n / (thr * FORWARD_ONLY) / 3600
-            hours["train"] += len(seeds) * (job - (test_n / (thr * FORWARD_ONLY) / 3600 if test_n else 0.0))
-            job_wall[(name, st["name"])] = job / devices
+    owners: dict[tuple[str, str], set[int]] = {}  # one job per shared stage (Plan.stage_owner)
+    for m, s in plan.reported():
+        for st in plan.method(m)["stages"]:
+            owners.setdefault(plan.stage_owner(m, st["name"]), set()).add(s)
+    for (name, stage), seeds in sorted(owners.items()):
+        st = plan.stage(name, stage)
+        jobs["train"] += len(seeds)
+        train_h = eval_h = 0.0
+        if train_n:
+            speed = thr * (FORWARD_ONLY if st["train"] == "heads" else 1.0)
+            train_h = train_n * st["epochs"] / speed / 3600
+        if test_n:  # every stage ends with one evaluation pass (its exit-logit cache)
+            eval_h = test_n / (thr * FORWARD_ONLY) / 3600
+        hours["train"] += len(seeds) * train_h
+        hours["evaluate"] += len(seeds) * eval_h
+        job_wall[(name, stage)] = (train_h + eval_h) / devices
     wall = {"serial": (hours["train"] + hours["evaluate"]) / devices, "critical_path": 0.0}
     lat = plan.config.get("latency")
     if lat:

@@ -7,6 +7,7 @@ reruns exactly the jobs that depend on it).
 """
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,14 @@ class Plan:
         # identical model + training specs are trained once: every name maps to the first with the same spec
         first: dict[str, str] = {}
         self.canonical = {name: first.setdefault(training_key(m), name) for name, m in self.all_methods.items()}
+        # a stage depends only on the architecture and the stages up to it: methods whose schemes share a prefix share
+        # those stages' jobs (EEformer's three stages start with LGViT's two)
+        first_stage: dict[str, tuple[str, str]] = {}
+        self._stage_owner = {}
+        for name, m in self.all_methods.items():
+            for i, st in enumerate(m["stages"]):
+                key = json.dumps({"arch": arch_key(m), "stages": m["stages"][:i + 1]}, sort_keys=True)
+                self._stage_owner[(name, st["name"])] = first_stage.setdefault(key, (self.canonical[name], st["name"]))
         # and identical architectures are costed once
         first_arch: dict[str, str] = {}
         self.cost_canonical = {name: first_arch.setdefault(arch_key(m), name) for name, m in self.all_methods.items()}
@@ -220,14 +229,16 @@ class Plan:
         count = int(self.config["ablations"]["jobs"])
         shares: list[list[str]] = [[] for _ in range(count)]
         load = [0] * count
-        cost = {r: sum(st["epochs"] for _, n in members for st in self.method(n)["stages"])
-                for r, members in root.items()}
+        cost = {r: sum(st["epochs"] for _, n in members for st in self.method(n)["stages"]
+                       if self.stage_owner(n, st["name"]) == (n, st["name"])) for r, members in root.items()}
         for r in sorted(root, key=lambda r: (-cost[r], r)):
             i = load.index(min(load))
             shares[i] += [n for _, n in sorted(root[r])]
             load[i] += cost[r]
+        # a stage another method's job trains (Plan.stage_owner: two-stage ⊂ progressive) is not trained again here
         return {f"ablations-{i + 1}": [(n, seed, st["name"]) for n in share for seed in self.ablation_seeds
-                                       for st in self.method(n)["stages"]]
+                                       for st in self.method(n)["stages"]
+                                       if self.stage_owner(n, st["name"]) == (n, st["name"])]
                 for i, share in enumerate(shares) if share}
 
     def reported(self) -> list[tuple[str, int]]:
@@ -258,22 +269,32 @@ class Plan:
     def last_stage(self, method: str) -> str:
         return self.method(method)["stages"][-1]["name"]
 
+    def stage_owner(self, method: str, stage: str) -> tuple[str, str]:
+        """(method, stage) whose job trains this stage: the first method with the same architecture and stages up to
+        it (itself unless shared)."""
+        self.stage(method, stage)
+        return self._stage_owner[(method, stage)]
+
     def final_logits(self, method: str, seed: int) -> str:
         """The exit-logit cache a method is evaluated on: its last stage's, of the job it is trained as."""
-        canonical = self.canonical[method]
-        return logits_path(self.run, canonical, seed, self.last_stage(canonical))
+        owner, stage = self._final(method)
+        return logits_path(self.run, owner, seed, stage)
 
     def final_checkpoint(self, method: str, seed: int) -> str:
-        canonical = self.canonical[method]
-        return train_path(self.run, canonical, seed, self.last_stage(canonical))
+        owner, stage = self._final(method)
+        return train_path(self.run, owner, seed, stage)
+
+    def _final(self, method: str) -> tuple[str, str]:
+        return self.stage_owner(method, self.last_stage(method))
 
     def init_stage(self, method: str, stage: str) -> tuple[str, str] | None:
-        """(method, stage) a stage starts from: ``init: stage1`` (same method) or ``init: backbone:finetune``."""
+        """(method, stage) a stage starts from: ``init: stage1`` (same method) or ``init: backbone:finetune``; a
+        shared stage is named by the job that trains it."""
         init = self.stage(method, stage).get("init")
         if not init:
             return None
         other, _, st = init.rpartition(":")
-        return (other or method, st)
+        return self.stage_owner(other or method, st)
 
     def root(self) -> str:
         return f"results/{self.run}"

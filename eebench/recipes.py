@@ -146,6 +146,9 @@ def resolve_method(name: str, overrides: dict | None, num_layers: int, training:
                        f"its stages are {[s['name'] for s in recipe['stages']]}")
         merged = deep_merge({k: training[k] for k in STAGE_KEYS if k in training}, st)
         merged = deep_merge(merged, stage_over.get(st["name"], {}))
+        scale = merged.pop("lr_scale", None)  # a stage's learning rate relative to the run's (EEformer's stage 3)
+        if scale is not None and "lr" in merged:
+            merged["lr"] = float(merged["lr"]) * float(scale)
         merged.setdefault("train", "all")
         merged.setdefault("init", None)
         merged.setdefault("loss_params", {})
@@ -162,4 +165,5 @@ def resolve_method(name: str, overrides: dict | None, num_layers: int, training:
         "switches": recipe.get("switches", {}),
         "semantics": recipe.get("semantics", "official code"),
         "recipe": recipe.get("variant_of_recipe", name),  # the method a variant is of (its row in the paper)
+        "reconstructed": bool(recipe.get("reconstructed", False)),
     }

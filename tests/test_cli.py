@@ -84,7 +84,9 @@ def test_default_config_plan():
     assert plan.method("sdn")["exit_layers"] == [1, 2, 3, 4, 5]
     assert plan.method("deebert")["exit_layers"] == [1, 2, 3, 4, 5, 6]  # off-ramp L included
     assert plan.init_stage("deebert", "offramps") == ("backbone", "finetune")  # stage 1 shared with the backbone row
-    assert list(plan.methods) == ["backbone", "sdn", "pabee", "pcee", "berxit", "vit_ee", "deebert", "lgvit"]
+    assert list(plan.methods) == ["backbone", "sdn", "pabee", "pcee", "berxit", "vit_ee", "deebert", "lgvit",
+                                  "eeformer"]
+    assert plan.method("eeformer")["reconstructed"] and plan.init_stage("eeformer", "stage3") == ("eeformer", "stage2")
     assert len(plan.seeds) >= 2
 
 

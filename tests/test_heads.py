@@ -78,5 +78,5 @@ def test_grid_heads_refuse_text_layouts():
 
 
 def test_unknown_head_names_the_choices():
-    with pytest.raises(EEBenchError, match="unknown head .nope.*attention, conv, gah, linear, lph, mlp"):
+    with pytest.raises(EEBenchError, match="unknown head .nope.*attention, conv, gah, glh, linear, lph, mlp"):
         build_head({"type": "nope"}, VIT, 2, 1)

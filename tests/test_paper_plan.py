@@ -21,9 +21,9 @@ def plans():
 def test_grid_cells(plans):
     assert len(plans) == 9
     for name, plan in plans.items():
-        # Table 1's baselines as the LGViT port ran them (spec methods §2.4, baselines §9)
+        # Table 1's baselines as the LGViT port ran them (spec methods §2.4, baselines §9), and EEformer (†)
         assert set(plan.methods) == {"backbone", "sdn_port", "pabee_port", "pcee_port", "berxit_port", "vit_ee_port",
-                                     "deebert", "lgvit"}, name
+                                     "deebert", "lgvit", "eeformer"}, name
         # the port's SDN, PABEE and PCEE are one model (linear exits, static weighted loss): trained once
         assert plan.canonical["pcee_port"] == plan.canonical["pabee_port"] == "sdn_port"
     vit = plans["paper/vit_b16-cifar100"]
@@ -43,13 +43,15 @@ def test_budget(plans):
     # 50,000 images × 50 epochs / 2,366 img/s = 0.29 h for one ViT-B training stage
     lgvit_stage1 = 50_000 * 50 / 2366 / 3600
     assert b["gpu_hours"]["train"] > 30 * lgvit_stage1 * 0.9
-    assert b["jobs"]["report"] == 1 and b["jobs"]["train"] == 43
+    # 43 LGViT-paper jobs + EEformer's 3 stages + the EEformer ablation's 3 not shared with them (GLH normal, LPH+GAH
+    # and MLP progressive stage 3; GLH two-stage and progressive are EEformer's own stages)
+    assert b["jobs"]["report"] == 1 and b["jobs"]["train"] == 49
 
 
 def test_plan_cli_prints_the_total(capsys):
     assert main(["plan", "--configfile", str(REPO / "config" / "paper.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "total jobs: train 99, costs 9, curves 9, report 9" in out and "GPU-hours" in out
+    assert "total jobs: train 129, costs 9, curves 9, report 9" in out and "GPU-hours" in out  # + 9 × 3 + 3 EEformer
 
 
 @pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
@@ -60,6 +62,6 @@ def test_snakemake_dry_run_of_the_grid(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     stats = proc.stdout.split("Job stats:")[1].split("total")[0]
     counts = {line.split()[0]: int(line.split()[1]) for line in stats.splitlines()[3:] if line.strip()}
-    assert counts["train"] == 99 and "evaluate" not in counts  # every stage evaluates itself into its cache
+    assert counts["train"] == 129 and "evaluate" not in counts  # every stage evaluates itself into its cache
     for rule in ("costs_", "curves_", "report_"):  # one job per run and step
         assert sum(v for k, v in counts.items() if k.startswith(rule)) == 9, rule

@@ -20,9 +20,10 @@ TINY = {
                  "intermediate_size": 64},
     "training": {"epochs": 1, "lr": 2e-3},
     "methods": {"backbone": {}, "lgvit": {"stages": {"stage2": {"epochs": 1}}}, "mlp_normal": {},
-                "deebert": {"stages": {"offramps": {"epochs": 1}}}},
+                "deebert": {"stages": {"offramps": {"epochs": 1}}}, "eeformer": {}},
     "ablations": {"base": "lgvit", "heads": ["mlp", "lgvit"], "schemes": ["normal", "two_stage"],
-                  "positions": {"shallow": [1, 2], "uniform": [2, 4]}, "num_exits": {"2": [2, 4], "4": [2, 3, 4, 5]}},
+                  "positions": {"shallow": [1, 2], "uniform": [2, 4]}, "num_exits": {"2": [2, 4], "4": [2, 3, 4, 5]},
+                  "eeformer": {}},
     "report": {"paper_setting": {"backbone": "ViT-B/16", "dataset": "CIFAR-100"}},
     "latency": {"methods": ["backbone", "lgvit"], "passes": 1, "limit": 12},
 }
@@ -122,6 +123,31 @@ def test_table5_times_each_method_at_its_table1_operating_point(finished_run):
     text = (report / "paper_vs_ours.md").read_text()
     row = [line for line in text.splitlines() if line.startswith("| method=lgvit | latency_ms |")]
     assert row and "5.03 ms" in row[0] and "ms (cpu, fp32, eager) |" in row[0]
+
+
+def test_eeformer_row_claims_and_ablation_are_marked_reconstructed(finished_run):
+    import pandas as pd
+
+    from eebench.report.style import RECONSTRUCTED_NOTE
+
+    report = finished_run / "reports" / "tiny"
+    t1 = (report / "table1.md").read_text()
+    assert "| EEformer † " in t1 and RECONSTRUCTED_NOTE in t1
+    assert pd.read_csv(report / "table1.csv").set_index("method").loc["eeformer", "reconstructed"]
+    claims = pd.read_csv(report / "eeformer_claims.csv").set_index("method")
+    assert claims.loc["eeformer_paper", "speedup_at_99"] == 1.87 and claims.loc["eeformer_paper", "speedup_at_98.5"] == 3.05
+    assert set(claims.index) == {"eeformer_paper", "backbone", "lgvit", "mlp_normal", "deebert", "eeformer"}
+    abl = (report / "eeformer_ablation.md").read_text()
+    assert abl.count("| GLH † ") == 3 and abl.count("Progressive three-stage †") == 3 and RECONSTRUCTED_NOTE in abl
+    pvo = (report / "paper_vs_ours.md").read_text().split("## EEformer claims (abstract)")[1]
+    cifar = next(line for line in pvo.splitlines() if "dataset=CIFAR-100" in line)
+    assert "| 1.87× |" in cifar and "not run at this scale" not in cifar  # this run stands in for CIFAR-100
+    # at one epoch everywhere the GLH two-stage and progressive variants are EEformer's own stages: no jobs of theirs
+    train = finished_run / "results" / "tiny" / "train"
+    assert (train / "eeformer" / "seed0" / "stage3.pt").exists()
+    assert not (train / "abl-glh-two_stage").exists() and not (train / "abl-glh-progressive").exists()
+    assert (train / "abl-lgvit-progressive" / "seed0" / "stage3.pt").exists()
+    assert not (train / "abl-lgvit-progressive" / "seed0" / "stage1.pt").exists()
 
 
 def test_second_run_does_nothing(finished_run):

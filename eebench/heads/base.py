@@ -60,7 +60,7 @@ def build_head(spec: dict[str, Any], layout: TokenLayout, num_classes: int, exit
 def init_like_hf(module: nn.Module, std: float = 0.02) -> None:
     """Heads are absent from checkpoints, so HF's ``_init_weights`` initialises them: trunc-normal(0, 0.02), bias 0."""
     for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             nn.init.trunc_normal_(m.weight, std=std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -128,9 +128,16 @@ class FusedClassifier(nn.Module):
 
     def forward(self, feature: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """``mask``: padding mask of ``feature``'s tokens (text), so padding never enters the mean."""
+        return self.classify(self.pool(feature, mask), hidden)
+
+    def pool(self, feature: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean over (real) tokens, after the LayerNorm in ``mean`` mode (Swin)."""
+        return self.mean_pooled(feature, mask) if self.mode == "mean" else masked_mean(feature, mask)
+
+    def classify(self, pooled: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """Pooled feature (+ the raw special tokens, §1.5) → logits."""
         if self.mode == "mean":
-            return self.fc(self.mean_pooled(feature, mask))
-        pooled = masked_mean(feature, mask)
+            return self.fc(pooled)
         logits = self.fc(pooled + hidden[:, 0])
         if self.fc_dist is not None:
             logits = (logits + self.fc_dist(pooled + hidden[:, 1])) / 2

@@ -16,6 +16,7 @@ TITLES = {
     "table4": "Table 4: training schemes with LGViT's heads",
     "table6": "Table 6: exiting heads × training schemes",
     "table7": "Table 7: exiting positions",
+    "eeformer_ablation": "EEformer ablation: exit heads × fine-tuning scheme (eebench's design; reconstructed)",
 }
 
 
@@ -43,6 +44,10 @@ def ablation_table(name: str, rows: list[dict], curves: dict[str, pd.DataFrame],
              f"Operating point: {describe_rule(rep['operating_point'])}.",
              "Heads sit at the base method's exit positions unless the row says otherwise; 'Ours (two-stage)' is "
              "LGViT's stage 1 (alternating, weighted) + stage 2 (self-distillation, frozen backbone)."]
+    if name == "eeformer_ablation":
+        notes.append("EEformer's own ablation is not public: this grid is eebench's. Progressive = LGViT's two stages "
+                     "+ stage 3, joint fine-tuning at a tenth of the learning rate distilled from a frozen copy of "
+                     "the stage-2 model (baselines/eeformer.yaml); variants that share stages share their jobs.")
     raw_df = pd.DataFrame(raw)
     write_table(pd.DataFrame(display), raw_df, out_dir / name, TITLES[name], notes)
     return raw_df

@@ -8,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from ..io import atomic_path  # noqa: E402
+from .style import RECONSTRUCTED_NOTE, has_mark  # noqa: E402
 
 
 def save_figure(fig, stem) -> None:
@@ -28,3 +29,5 @@ def finish_axes(ax, xlabel: str, ylabel: str, title: str, scale: str, legend_loc
     ax.set_title(f"{title}\n{scale}", fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc=legend_loc)
+    if has_mark(ax.get_legend_handles_labels()[1]):
+        ax.figure.text(0.01, 0.005, RECONSTRUCTED_NOTE, fontsize=5.5, ha="left", va="bottom")

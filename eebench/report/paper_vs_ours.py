@@ -13,6 +13,7 @@ import pandas as pd
 import yaml
 
 from ..io import write_text
+from .claims import claims_section
 
 PAPER_FILE = Path(__file__).with_name("paper_lgvit.yaml")
 NOT_RUN = "not run at this scale"
@@ -141,6 +142,7 @@ def paper_vs_ours(plan, tables: dict[str, pd.DataFrame], path, scale: str) -> No
                     ours += f" [{tagged[row['method']]}]"
                 lines.append(f"| {label} | {metric} | {_fmt(metric, value, paper_bb)} | {ours or NOT_RUN} |")
         lines.append("")
+    lines += claims_section(plan, tables)  # EEformer's two headline claims (eebench.report.claims)
     write_text(path, "\n".join(lines))
 
 

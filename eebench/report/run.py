@@ -9,8 +9,10 @@ import pandas as pd
 from ..io import read_json
 from ..plan import Plan, costs_path, curve_path, latency_path
 from .ablations import ablation_table, figure4
+from .claims import claims_table, has_claims
 from .glue import nlp_paper_vs_ours, task_of
 from .paper_vs_ours import paper_vs_ours
+from .style import display_title
 from .table1 import table1
 from .table5 import table5
 
@@ -31,12 +33,15 @@ def render_run(plan: Plan, out_dir: str | Path) -> dict[str, pd.DataFrame]:
         curves.setdefault(method, []).append(pd.read_csv(curve_path(run, method, seed)))
     curves = {m: pd.concat(parts, ignore_index=True) for m, parts in curves.items()}
     costs = {m: read_json(costs_path(run, plan.cost_canonical[m])) for m in curves}
-    titles = {m: plan.method(m)["title"] for m in curves}
+    titles = {m: display_title(plan.method(m)) for m in curves}
     scale = scale_note(plan.config)
     tables = {"table1": table1({m: curves[m] for m in plan.methods}, costs, titles, plan.config, out_dir, scale)}
     for name, rows in plan.tables.items():
-        if rows and name.startswith("table"):
+        if rows and not name.startswith("fig"):
             tables[name] = ablation_table(name, rows, curves, costs, plan.config, out_dir, scale)
+    if has_claims(plan.methods):
+        tables["eeformer_claims"] = claims_table({m: curves[m] for m in plan.methods}, costs, titles, plan.config,
+                                                 out_dir, scale)
     if plan.config.get("latency"):
         latency = read_json(latency_path(run))
         tables["table5"] = table5(latency, titles, out_dir, scale, latency["order"])

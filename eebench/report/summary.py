@@ -70,8 +70,9 @@ def operating_point(curve: pd.DataFrame, rule: dict[str, Any], method: str | Non
     """Pick one row of a mean curve.
 
     ``max_speedup_within_drop``: the highest layer speed-up whose mean accuracy is at most ``max_drop`` points below
-    the method's own full-depth accuracy (its slowest point). ``fixed``: the point with the policy parameters
-    :func:`fixed_params` gives for ``method`` and its ``policy``.
+    the method's own full-depth accuracy (its slowest point). ``retention``: the highest layer speed-up whose mean
+    accuracy is at least ``retention`` % of that accuracy (EEformer's "X× while maintaining 99.0 % performance").
+    ``fixed``: the point with the policy parameters :func:`fixed_params` gives for ``method`` and its ``policy``.
     """
     if len(curve) == 1:
         return curve.iloc[0]
@@ -88,7 +89,11 @@ def operating_point(curve: pd.DataFrame, rule: dict[str, Any], method: str | Non
         return sel.iloc[0]
     col = score_column(curve)
     reference = curve.loc[curve["layer_speedup"].idxmin(), col]
-    ok = curve[curve[col] >= reference - rule.get("max_drop", 1.0) / 100 - 1e-12]
+    if rule["rule"] == "retention":  # EEformer's form: keep ≥ X % of the method's own full-depth metric
+        floor = reference * float(rule["retention"]) / 100
+    else:
+        floor = reference - rule.get("max_drop", 1.0) / 100
+    ok = curve[curve[col] >= floor - 1e-12]
     return ok.loc[ok["layer_speedup"].idxmax()]
 
 
@@ -114,6 +119,9 @@ def describe_rule(rule: dict[str, Any]) -> str:
         extra = [f"{k} {rule[k]}" for k in ("per_method", "per_policy") if rule.get(k)]
         return (f"each method at a fixed policy setting ({rule.get('params') or {}}" + (", " if extra else "")
                 + ", ".join(extra) + "; the 'Operating point' column names each row's)")
+    if rule["rule"] == "retention":
+        return (f"each method at its highest layer speed-up whose mean accuracy keeps at least {rule['retention']:g} % "
+                "of its own full-depth accuracy (mean over seeds; the threshold is chosen on the mean curve)")
     return (f"each method at its highest layer speed-up whose mean accuracy is within {rule.get('max_drop', 1.0):g} "
             "point(s) of its own full-depth accuracy (mean over seeds; the threshold is chosen on the mean curve)")
 

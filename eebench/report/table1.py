@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from .figures import finish_axes, save_figure
-from .style import method_style
+from .style import RECONSTRUCTED_MARK, method_style
 from .summary import describe_rule, mean_curve, metric_name, pm, score_column, summarize
 from .tables import write_table
 
@@ -37,7 +37,8 @@ def table1(curves: dict[str, pd.DataFrame], costs: dict[str, dict], titles: dict
             "Speed-up (×)": pm(s["layer_speedup_mean"], s["layer_speedup_std"], seeds=s["seeds"]),
             f"AUC@[{lo:g},{hi:g}] (%)": pm(s["auc_mean"], s["auc_std"], 100, seeds=s["seeds"]),
             "Operating point": s["setting"]})
-        raw.append({"method": method, "params": params, "macs_convention": conv, **s})
+        raw.append({"method": method, "reconstructed": RECONSTRUCTED_MARK in titles[method], "params": params,
+                    "macs_convention": conv, **s})
     notes = [f"Scale: {scale}.",
              f"Operating point: {describe_rule(rep['operating_point'])}.",
              f"AUC: area under the best-accuracy envelope over layer speed-up in [{lo:g}, {hi:g}], divided by the range "

@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import write_text
+from .style import RECONSTRUCTED_NOTE, has_mark
 
 
 def latex_escape(text: str) -> str:
@@ -25,8 +26,11 @@ def to_booktabs(df: pd.DataFrame, caption: str) -> str:
 
 
 def write_table(display: pd.DataFrame, raw: pd.DataFrame, stem: str | Path, title: str, notes: list[str]) -> None:
-    """``display`` has formatted cells (md/tex); ``raw`` keeps the numbers (csv)."""
+    """``display`` has formatted cells (md/tex); ``raw`` keeps the numbers (csv). A table with a reconstructed
+    method's mark gets the mark's note."""
     stem = Path(stem)
+    if has_mark(display.astype(str).to_numpy().ravel()) and RECONSTRUCTED_NOTE not in notes:
+        notes = [*notes, RECONSTRUCTED_NOTE]
     md = [f"## {title}", "", display.to_markdown(index=False, disable_numparse=True), ""] + [f"- {n}" for n in notes] + [""]
     write_text(stem.with_suffix(".md"), "\n".join(md))
     write_text(stem.with_suffix(".csv"), raw.to_csv(index=False))

@@ -353,5 +353,54 @@ class LGViTDistillation(ExitLoss):
         return total
 
 
+@register_loss
+class ProgressiveDistillation(ExitLoss):
+    """EEformer's third stage as eebench reconstructs it (spec methods §6; the paper's text is not public).
+
+    Every row — each trained exit and the final classifier — is trained on (1−γ)·CE + γ·KD_T against a **frozen copy
+    of the model this stage starts from** (the stage-2 model), averaged over rows. The copy is taken when the loss is
+    built (after the stage's init checkpoint is loaded), never receives gradients, stays in eval mode (BatchNorm
+    statistics frozen) and sees the very batch the student sees (a forward pre-hook on the student records it).
+    ``exit_teacher: final`` (default) distils every exit from the copy's final classifier — the exits move toward the
+    full model's answers, so confidence-based exits fire earlier ("efficiency rises"), while the final classifier is
+    anchored to its own stage-2 predictions ("keeps its accuracy"); ``same_exit`` distils each exit from the copy's
+    own exit at that position (a pure stabiliser). ``kd_normalisation``: batchmean (standard KD) | bc (LGViT's code).
+    """
+    name = "progressive_distillation"
+    options = {"gamma": 0.5, "temperature": 2.0, "kd_normalisation": "batchmean", "exit_teacher": "final"}
+
+    def __init__(self, model, **params):
+        import copy
+
+        super().__init__(model, **params)
+        for key, allowed in [("kd_normalisation", ("bc", "batchmean")), ("exit_teacher", ("final", "same_exit"))]:
+            if self.params[key] not in allowed:
+                raise fail(f"progressive_distillation option {key}={self.params[key]!r} is not valid",
+                           f"use one of {allowed}")
+        self.teacher = copy.deepcopy(model)
+        self.teacher.requires_grad_(False)
+        self.teacher.eval()
+        self._inputs = None
+        model.register_forward_pre_hook(self._record)
+
+    def _record(self, module, args):
+        self._inputs = args[0]
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.teacher.eval()  # the loop puts the loss in training mode every epoch; the teacher never is
+        return self
+
+    def forward(self, out, labels):
+        p = self.params
+        with torch.no_grad():
+            ref = self.teacher(self._inputs)
+        rows = [(out.exit_logits[i], ref.final_logits if p["exit_teacher"] == "final" else ref.exit_logits[i])
+                for i in self.trained] + [(out.final_logits, ref.final_logits)]
+        ce = sum(F.cross_entropy(z, labels) for z, _ in rows)
+        kd = sum(kd_loss(z, t, p["temperature"], p["kd_normalisation"]) for z, t in rows)
+        return ((1 - p["gamma"]) * ce + p["gamma"] * kd) / len(rows)
+
+
 def build_loss(name: str, model, params: dict[str, Any] | None = None) -> ExitLoss:
     return LOSSES.get(name)(model, **(params or {}))

@@ -8,6 +8,7 @@ from eebench.errors import EEBenchError
 from eebench.measure.wallclock import latency_spec
 from eebench.plan import (Plan, architecture, costs_path, curve_path, expand_grid, latency_path, logits_path,
                           store_path, train_path)
+from eebench.report.claims import has_claims
 
 try:  # a config error is one line at DAG-build time (`snakemake -n`), not a traceback
     PLANS = {name: Plan(cfg) for name, cfg in expand_grid(config).items()}
@@ -57,8 +58,9 @@ def model_spec(run, method):
 
 def report_outputs(run):
     p = PLANS[run]
-    tables = ["table1"] + [t for t, rows in p.tables.items() if rows and t.startswith("table")]
+    tables = ["table1"] + [t for t, rows in p.tables.items() if rows and not t.startswith("fig")]
     tables += ["table5"] if p.config.get("latency") else []
+    tables += ["eeformer_claims"] if has_claims(p.methods) else []
     outs = expand(f"reports/{run}/{{t}}.{{ext}}", t=tables, ext=["md", "csv", "tex"])
     outs += [f"reports/{run}/fig1_tradeoff.png", f"reports/{run}/fig1_tradeoff.pdf", f"reports/{run}/paper_vs_ours.md"]
     if p.tables.get("fig4"):

@@ -1,0 +1,110 @@
+"""The "EEformer claims" table: every method's speed-up at the two retentions EEformer's abstract reports, beside the
+abstract's numbers (spec methods §6, §8.3), and the matching section of ``paper_vs_ours.md``.
+
+The abstract's form is "X× speed-up while maintaining R % of the original's performance", so each method is read at
+the retention operating point (``eebench.report.summary.operating_point``, rule ``retention``): its highest layer
+speed-up whose mean accuracy keeps at least R % of its own full-depth accuracy. R = 99.0 is the CIFAR-100 claim's,
+R = 98.5 the SST-2 claim's; a run is compared with the claim of the dataset it stands in for.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .style import RECONSTRUCTED_MARK
+from .summary import mean_curve, pm, summarize
+from .tables import write_table
+
+SOURCE = ("Xu, Hao, Luo, Shen, Hu, Zeng. EEformer. IEEE TMM 2026 — abstract only (backbones, baselines and "
+          "protocol not stated; the CIFAR-100 claim is presumably on ViT-B/16, the SST-2 one on BERT-base)")
+CLAIMS = [{"dataset": "CIFAR-100", "key": "cifar100", "retention": 99.0, "speedup": 1.87},
+          {"dataset": "SST-2", "key": "sst2", "retention": 98.5, "speedup": 3.05}]
+NOT_RUN = "not run at this scale"
+
+
+def has_claims(methods) -> bool:
+    """A run renders the claims table when it runs EEformer."""
+    return "eeformer" in methods
+
+
+def applicable_claim(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The claim of the dataset this run stands in for (``report.paper_setting.dataset``, else the dataset's name)."""
+    setting = ((config.get("report") or {}).get("paper_setting") or {}).get("dataset", "")
+    name = str(config["dataset"].get("name", ""))
+    for claim in CLAIMS:
+        if setting == claim["dataset"] or claim["key"] in name.replace("-", "").replace("_", "").lower():
+            return claim
+    return None
+
+
+def at_retention(per_seed: pd.DataFrame, report_cfg: dict[str, Any], retention: float, has_exits: bool) -> dict:
+    return summarize(per_seed, {**report_cfg, "operating_point": {"rule": "retention", "retention": retention}},
+                     has_exits)
+
+
+def claims_table(curves: dict[str, pd.DataFrame], costs: dict[str, dict], titles: dict[str, str],
+                 config: dict[str, Any], out_dir, scale: str) -> pd.DataFrame:
+    rep = config["report"]
+    claim = applicable_claim(config)
+    display = [{"Method": "EEformer †, paper (abstract)", "Full-depth acc. (%)": "—",
+                **{k: v for c in CLAIMS for k, v in ((f"Speed-up @ {c['retention']:.1f} % (×)",
+                                                      f"{c['speedup']:.2f} ({c['dataset']})"),
+                                                     (f"Acc. @ {c['retention']:.1f} % (%)", "—"))}}]
+    raw = [{"method": "eeformer_paper", "reconstructed": True, "source": "abstract",
+            **{f"speedup_at_{c['retention']:g}": c["speedup"] for c in CLAIMS}}]
+    for method, per_seed in curves.items():
+        has_exits = len(costs[method]["row_layers"]) > 1
+        mc = mean_curve(per_seed)
+        full = mc.loc[mc["layer_speedup"].idxmin()]  # the slowest point: full depth, the reference of retention
+        seeds = int(per_seed["seed"].nunique())
+        row = {"Method": titles[method],
+               "Full-depth acc. (%)": pm(full["accuracy"], full["accuracy_std"], 100, seeds=seeds)}
+        r = {"method": method, "reconstructed": RECONSTRUCTED_MARK in titles[method],
+             "full_depth_accuracy": float(full["accuracy"])}
+        for c in CLAIMS:
+            s = at_retention(per_seed, rep, c["retention"], has_exits)
+            row[f"Speed-up @ {c['retention']:.1f} % (×)"] = pm(s["layer_speedup_mean"], s["layer_speedup_std"],
+                                                             seeds=s["seeds"])
+            row[f"Acc. @ {c['retention']:.1f} % (%)"] = pm(s["accuracy_mean"], s["accuracy_std"], 100, seeds=s["seeds"])
+            r.update({f"speedup_at_{c['retention']:g}": s["layer_speedup_mean"],
+                      f"speedup_std_at_{c['retention']:g}": s["layer_speedup_std"],
+                      f"accuracy_at_{c['retention']:g}": s["accuracy_mean"],
+                      f"setting_at_{c['retention']:g}": s["setting"]})
+        display.append(row)
+        raw.append(r)
+    notes = [f"Scale: {scale}; seeds {config['seeds']} (mean ± std over seeds). The paper row is the abstract's: "
+             f"{SOURCE}.",
+             "Retention operating point: each method at its highest layer speed-up (LGViT Eq. 17) whose mean accuracy "
+             "keeps at least R % of its own full-depth accuracy (the threshold is chosen on the mean curve).",
+             ("This run stands in for the " + claim["dataset"] + f" claim: compare the {claim['retention']:.1f} % "
+              "column with the paper's; the other column is shown for reference." if claim else
+              "This run stands in for neither claim's dataset: both columns are for reference only."),
+             "The scales differ by orders of magnitude (a tiny model on a small dataset vs a pre-trained model): "
+             "compare methods with each other at this scale, not the values with the paper's."]
+    raw_df = pd.DataFrame(raw)
+    write_table(pd.DataFrame(display), raw_df, out_dir / "eeformer_claims",
+                "EEformer claims: speed-up at 99.0 % and 98.5 % retention", notes)
+    return raw_df
+
+
+def claims_section(plan, tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The two claims as rows of ``paper_vs_ours.md``: the paper's speed-up beside EEformer's (†) at the same
+    retention, in the run that stands in for the claim's dataset."""
+    claim = applicable_claim(plan.config)
+    ours = tables.get("eeformer_claims")
+    row = None if ours is None else ours[ours["method"] == "eeformer"]
+    lines = ["## EEformer claims (abstract)", "",
+             "EEformer † is a reconstruction (`reconstructed: true`, spec methods §6); the claims table beside this "
+             "file gives every method's speed-up at these retentions.", "",
+             "| cell | metric | paper | ours |", "|---|---|---|---|"]
+    for c in CLAIMS:
+        value = NOT_RUN
+        if row is not None and not row.empty and claim is c:
+            r, x = row.iloc[0], f"{c['retention']:g}"
+            spread = f" ± {r['speedup_std_at_' + x]:.2f}" if len(plan.seeds) > 1 else ""
+            value = (f"{r['speedup_at_' + x]:.2f}{spread}× (accuracy {r['accuracy_at_' + x] * 100:.1f} %, "
+                     f"full depth {r['full_depth_accuracy'] * 100:.1f} %)")
+        lines.append(f"| method=eeformer †, dataset={c['dataset']}, retention={c['retention']:.1f} % | speedup | "
+                     f"{c['speedup']:.2f}× | {value} |")
+    return lines + [""]

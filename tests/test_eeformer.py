@@ -1,0 +1,163 @@
+"""EEformer (reconstructed): the recipe, the three-stage scheme and its frozen stage-3 teacher, shared stages, the
+retention operating point and the claims table."""
+import copy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+import eebench.training.loop as loop
+from eebench.errors import EEBenchError
+from eebench.io import load_torch
+from eebench.plan import Plan, validate_config
+from eebench.recipes import resolve_method
+from eebench.report.claims import applicable_claim, claims_table
+from eebench.report.style import RECONSTRUCTED_NOTE
+from eebench.report.summary import mean_curve, operating_point
+
+TRAINING = {"epochs": 4, "batch_size": 64, "lr": 1e-3}
+
+
+def test_recipe_is_flagged_and_resolves_per_family():
+    vit = resolve_method("eeformer", None, 12, TRAINING, family="vit")
+    assert vit["reconstructed"] is True and vit["title"] == "EEformer"
+    assert vit["exit_layers"] == [4, 5, 6, 7, 8, 9, 10, 11] and {h["type"] for h in vit["heads"]} == {"glh"}
+    assert [s["name"] for s in vit["stages"]] == ["stage1", "stage2", "stage3"]
+    s1, s2, s3 = vit["stages"]
+    assert (s2["train"], s2["init"], s3["train"], s3["init"]) == ("heads", "stage1", "all", "stage2")
+    assert s3["lr"] == pytest.approx(1e-4) and s1["lr"] == 1e-3 and "lr_scale" not in s3  # a tenth of the run's LR
+    # text: an exit after every block but the last (3.05× on SST-2 needs exits before block 4 of 12)
+    assert resolve_method("eeformer", None, 12, TRAINING, family="bert")["exit_layers"] == list(range(1, 12))
+    assert resolve_method("lgvit", None, 12, TRAINING, family="vit")["reconstructed"] is False
+
+
+def test_exact_parameter_count_on_vit_b16():
+    from eebench.build import build_model
+    from eebench.model import count_params
+
+    spec = resolve_method("eeformer", None, 12, {}, family="vit")
+    model = build_model({"name": "vit_b16"}, spec, 100, pretrained=False)
+    # ViT-B/16 (spec methods §5, incl. pooler and classifier) + 8 GLHs of 6D² + 19D + (D+1)C = 3,630,436 (test_glh)
+    assert count_params(model) == 86_466_148 + 8 * 3_630_436 == 115_509_636
+
+
+def _job(tiny_backbone, stage):
+    return {"run": "t", "seed": 1, "threads": 1, "dataset": {"name": "digits", "test_fraction": 0.9},
+            "backbone": tiny_backbone,
+            "method": {"name": "eeformer", "exit_layers": [2, 4], "heads": [{"type": "glh"}, {"type": "glh"}],
+                       "lte": False},
+            "stage": {"init": None, "epochs": 2, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.0,
+                      "warmup_ratio": 0.0, "grad_clip": 1.0, "loss_params": {}, **stage}}
+
+
+def test_stage3_teacher_is_a_frozen_copy_of_the_stage2_model(tmp_path, tiny_backbone, monkeypatch):
+    stage2 = tmp_path / "stage2.pt"
+    loop.train_stage(_job(tiny_backbone, {"name": "stage2", "loss": "normal", "train": "all"}), stage2,
+                     progress=False)
+    built = []
+    real_build = loop.build_loss
+
+    def capture(name, model, params=None):
+        built.append(real_build(name, model, params))
+        return built[-1]
+
+    monkeypatch.setattr(loop, "build_loss", capture)
+    loop.train_stage(_job(tiny_backbone, {"name": "stage3", "loss": "progressive_distillation", "train": "all",
+                                          "init": "stage2"}), tmp_path / "stage3.pt", init=stage2, progress=False)
+    teacher = built[0].teacher
+    start, end = load_torch(stage2)["model"], load_torch(tmp_path / "stage3.pt")["model"]
+    # the teacher still holds the stage-2 weights and BatchNorm statistics, exactly ...
+    for key, value in teacher.state_dict().items():
+        assert torch.equal(value.cpu(), start[key]), f"teacher changed: {key}"
+    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+    # ... while the student moved (backbone and heads), so the comparison above can fail
+    assert not torch.equal(end["heads.0.local.body.0.weight"], start["heads.0.local.body.0.weight"])
+    assert any(not torch.equal(end[k], start[k]) for k in start if k.startswith("backbone."))
+    bn = "heads.0.local.body.2.running_mean"
+    assert not torch.equal(end[bn], start[bn]) and torch.equal(teacher.state_dict()[bn], start[bn])
+
+
+def test_stage3_loss_against_a_hand_computed_value(tiny_backbone):
+    from eebench.build import build_model
+    from eebench.training.losses import build_loss, kd_loss
+
+    torch.manual_seed(0)
+    method = {"name": "e", "exit_layers": [2, 4], "heads": [{"type": "glh"}, {"type": "glh"}], "lte": False}
+    model = build_model(tiny_backbone, method, 10).eval()
+    loss = build_loss("progressive_distillation", model, {"gamma": 0.25, "temperature": 3.0}).eval()
+    x, y = torch.randn(4, 1, 8, 8), torch.tensor([0, 1, 2, 3])
+    with torch.no_grad():
+        out = model(x)
+        t = copy.deepcopy(model)(x).final_logits  # the copy at construction = the model here
+        rows = [*out.exit_logits, out.final_logits]
+        ce = sum(torch.nn.functional.cross_entropy(z, y) for z in rows)
+        kd = sum(kd_loss(z, t, 3.0, "batchmean") for z in rows)
+        torch.testing.assert_close(loss(out, y), (0.75 * ce + 0.25 * kd) / 3)
+    with pytest.raises(EEBenchError, match="exit_teacher"):
+        build_loss("progressive_distillation", model, {"exit_teacher": "nope"})
+
+
+def _tiny_config(**extra):
+    cfg = {"run": "t", "seeds": [0], "dataset": {"name": "digits"},
+           "backbone": {"name": "vit_tiny_digits", "pretrained": False, "hidden_size": 32, "num_attention_heads": 2,
+                        "intermediate_size": 64},
+           "training": {"epochs": 1, "batch_size": 64, "lr": 3e-3}, "methods": {"backbone": {}, "eeformer": {}}}
+    return validate_config({**cfg, **extra})
+
+
+def test_progressive_variants_share_their_first_two_stages():
+    plan = Plan(_tiny_config(ablations={"base": "lgvit", "heads": ["lgvit"], "schemes": ["two_stage"],
+                                        "eeformer": {}}))
+    rows = plan.tables["eeformer_ablation"]
+    assert [r["method"] for r in rows] == [f"abl-{h}-{s}" for h in ("glh", "lgvit", "mlp")
+                                           for s in ("normal", "two_stage", "progressive")]
+    # Table 1's EEformer and the ablation's GLH + progressive are the same model and training: one set of jobs
+    assert plan.canonical["abl-glh-progressive"] == "eeformer"
+    # the GLH two-stage variant's stages are EEformer's first two: trained once
+    assert plan.stage_owner("abl-glh-two_stage", "stage2") == ("eeformer", "stage2")
+    assert plan.final_logits("abl-glh-two_stage", 0) == "results/t/logits/eeformer/seed0/stage2.npz"
+    # LGViT-head progressive starts from LGViT-head two-stage's stage 2
+    assert plan.init_stage("abl-lgvit-progressive", "stage3") == ("abl-lgvit-two_stage", "stage2")
+    assert plan.init_stage("abl-glh-two_stage", "stage2") == ("eeformer", "stage1")
+
+
+def test_schema_needs_a_retention_for_the_retention_rule():
+    with pytest.raises(EEBenchError, match="retention"):
+        _tiny_config(report={"operating_point": {"rule": "retention"}})
+    with pytest.raises(EEBenchError, match="schemes"):
+        _tiny_config(ablations={"base": "lgvit", "eeformer": {"schemes": ["three_stage"]}})
+
+
+def _curve(points, seed=0):
+    return pd.DataFrame([{"seed": seed, "param_threshold": t, "accuracy": a, "layer_speedup": s,
+                          "expected_macs_paper": 1.0, "expected_macs_full": 1.0, "head_aware_speedup_paper": s,
+                          "head_aware_speedup_full": s, "avg_exit_layer": 1.0} for t, a, s in points])
+
+
+# full depth 0.800; 99.0 % of it = 0.792, 98.5 % = 0.788
+POINTS = [(1.0, 0.800, 1.00), (0.9, 0.795, 1.40), (0.8, 0.792, 1.80), (0.7, 0.790, 2.20), (0.6, 0.770, 3.00)]
+
+
+def test_retention_operating_point_by_hand():
+    mc = mean_curve(_curve(POINTS))
+    assert operating_point(mc, {"rule": "retention", "retention": 99.0})["layer_speedup"] == 1.80  # 0.792 ≥ 0.792
+    assert operating_point(mc, {"rule": "retention", "retention": 98.5})["layer_speedup"] == 2.20  # 0.790 ≥ 0.788
+    assert operating_point(mc, {"rule": "retention", "retention": 99.5})["layer_speedup"] == 1.00  # 0.795 < 0.796
+    assert operating_point(mc, {"rule": "retention", "retention": 96.0})["layer_speedup"] == 3.00
+
+
+def test_claims_table_puts_every_method_beside_the_abstract(tmp_path):
+    config = _tiny_config(report={"paper_setting": {"backbone": "ViT-B/16", "dataset": "CIFAR-100"}})
+    curves = {"backbone": _curve([(1.0, 0.81, 1.0)]), "eeformer": _curve(POINTS)}
+    costs = {"backbone": {"row_layers": [6]}, "eeformer": {"row_layers": [2, 3, 4, 5, 6]}}
+    raw = claims_table(curves, costs, {"backbone": "Backbone", "eeformer": "EEformer †"}, config, Path(tmp_path), "s")
+    r = raw.set_index("method")
+    assert r.loc["eeformer_paper", "speedup_at_99"] == 1.87 and r.loc["eeformer_paper", "speedup_at_98.5"] == 3.05
+    assert r.loc["eeformer", "speedup_at_99"] == 1.80 and r.loc["eeformer", "speedup_at_98.5"] == 2.20
+    assert r.loc["backbone", "speedup_at_99"] == 1.0 and bool(r.loc["eeformer", "reconstructed"])
+    md = (tmp_path / "eeformer_claims.md").read_text()
+    assert "1.87 (CIFAR-100)" in md and "3.05 (SST-2)" in md and "EEformer †" in md and RECONSTRUCTED_NOTE in md
+    assert "stands in for the CIFAR-100 claim" in md
+    assert applicable_claim({"dataset": {"name": "sst2"}, "report": {}})["retention"] == 98.5
+    assert applicable_claim({"dataset": {"name": "digits"}, "report": {}}) is None
