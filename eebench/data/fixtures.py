@@ -1,4 +1,5 @@
-"""Small image datasets written on the fly in the formats the real ones come in, for smoke runs (``eebench.smoke``).
+"""Small image and text datasets written on the fly in the formats the real ones come in, for smoke runs
+(``eebench.smoke``).
 
 A fixture goes through the very loader path of the data set it stands in for: hub-style parquet (``data/<split>-…
 .parquet`` with an ``Image`` and a ``ClassLabel`` column, as CIFAR-100 comes from the hub), a ``save_to_disk`` folder
@@ -95,6 +96,46 @@ def ensure_fixture(root: str | Path, format: str, classes: int = 10, train: int 
             os.rename(tmp, root)
         except OSError:
             if not root.exists():  # another job renamed its copy into place first: that one is identical
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+WORDS = ("the a film movie plot actor scene story good bad great dull moving funny long short not very quite "
+         "truly never always music ending script cast director").split()
+
+
+def ensure_text_fixture(root: str | Path, task: str, train: int = 8, eval: int = 6) -> Path:
+    """A GLUE task as the hub serves it (``data/<split>-00000-of-00001.parquet`` with the task's hub columns and a
+    ``label`` column: class ids, or STS-B's float scores), ``train``/``eval`` rows per class, written if absent.
+    Sentences are random words of random length, so padding and length buckets are exercised."""
+    import numpy as np
+
+    from .glue import TASKS
+
+    root, spec = Path(root), TASKS[task]
+    if root.exists():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    try:
+        from datasets import Dataset
+
+        rng = np.random.default_rng(0)
+        classes = spec.num_classes
+        (tmp / "data").mkdir()
+        for split, per_class in (("train", train), (spec.eval_split, eval)):
+            n = per_class * classes
+            rows = {c: [" ".join(rng.choice(WORDS, int(rng.integers(3, 20)))) for _ in range(n)]
+                    for c in spec.columns}
+            rows["label"] = ([float(v) for v in rng.uniform(0, 5, n)] if spec.labels is None
+                             else [i % classes for i in range(n)])
+            Dataset.from_dict(rows).to_parquet(str(tmp / "data" / f"{split}-00000-of-00001.parquet"))
+        try:
+            os.rename(tmp, root)
+        except OSError:
+            if not root.exists():  # another job renamed its identical copy into place first
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

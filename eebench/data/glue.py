@@ -139,9 +139,13 @@ class GlueDataset:
     def __call__(self, task: str = "sst2", root: str | None = None, hub: str = "nyu-mll/glue",
                  revision: str | None = None, train_split: str = "train", eval_split: str | None = None,
                  max_seq_length: int = 128, limit_train: int | None = None, limit_eval: int | None = None,
-                 bucket: int = 50, cache_dir: str | None = None) -> TextSource:
+                 bucket: int = 50, cache_dir: str | None = None, fixture: dict | None = None) -> TextSource:
         if task not in TASKS:
             raise fail(f"unknown GLUE task {task!r}", f"use one of: {', '.join(TASKS)}")
+        if fixture is not None:  # a smoke run's stand-in, written at root as hub-style parquet (data/fixtures.py)
+            from .fixtures import ensure_text_fixture
+
+            ensure_text_fixture(root, task, fixture.get("train", 8), fixture.get("eval", 6))
         spec = TASKS[task]
         eval_split = eval_split or spec.eval_split
         if root is not None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -26,7 +25,7 @@ from ..errors import fail
 from ..io import load_torch, save_torch
 from ..provenance import provenance
 from . import distributed as dist
-from .losses import build_loss
+from .losses import build_loss, task_loss
 from .monitor import TrainingMonitor
 
 
@@ -178,10 +177,10 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
                 torch.nn.utils.clip_grad_norm_([p for p in clipped if p.requires_grad], float(stage["grad_clip"]))
             opt.step()
             sched.step()
-            with torch.no_grad():
-                per_exit = [F.cross_entropy(row.float(), y, reduction="sum").item() for row in logits]
-            sums += torch.tensor([loss.item() * len(y), (logits[-1].argmax(-1) == y).sum().item(), len(y), *per_exit],
-                                 dtype=torch.float64)
+            with torch.no_grad():  # each exit's task loss (cross-entropy, or MSE on a regression task) and accuracy
+                per_exit = [task_loss(row.float(), y).item() * len(y) for row in logits]
+                correct = float("nan") if y.is_floating_point() else (logits[-1].argmax(-1) == y).sum().item()
+            sums += torch.tensor([loss.item() * len(y), correct, len(y), *per_exit], dtype=torch.float64)
         total, correct, seen, *exit_sums = dist.sum_all(sums.tolist())
         row = {"epoch": epoch + 1, "loss": total / seen, "train_acc_final": correct / seen,
                "seconds": round(time.time() - t0, 3), "lr": sched.get_last_lr()[0],

@@ -9,6 +9,7 @@ from eebench.measure.wallclock import latency_spec
 from eebench.plan import (Plan, architecture, costs_path, curve_path, expand_grid, latency_path, logits_path,
                           store_path, train_path)
 from eebench.report.claims import has_claims
+from eebench.smoke import smoke_run_name
 
 try:  # a config error is one line at DAG-build time (`snakemake -n`), not a traceback
     PLANS = {name: Plan(cfg) for name, cfg in expand_grid(config).items()}
@@ -74,10 +75,15 @@ def leaderboard_outputs(run):
     return [f"reports/{run}/leaderboard.{ext}" for ext in ("md", "csv", "html")]
 
 
+def grid_run():
+    """The whole config's run name, as its cells are named (a smoke run: ``<run>-smoke``)."""
+    return smoke_run_name(config["run"]) if config.get("smoke") else config["run"]
+
+
 def glue_outputs():
     """A grid of GLUE tasks (config/glue.yaml) adds Table 1 across its tasks under reports/<run>/."""
     cells = [r for r, p in PLANS.items() if p.config["dataset"]["name"] == "glue"]
     if not config.get("grid") or len(cells) < 2:
         return []
-    return expand(f"reports/{config['run']}/table1_glue.{{ext}}", ext=["md", "csv", "tex"]) + [
-        f"reports/{config['run']}/paper_vs_ours_glue.md"]
+    return expand(f"reports/{grid_run()}/table1_glue.{{ext}}", ext=["md", "csv", "tex"]) + [
+        f"reports/{grid_run()}/paper_vs_ours_glue.md"]

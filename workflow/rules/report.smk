@@ -43,9 +43,9 @@ if glue_outputs():
             glue_outputs(),
         params:
             config=json.dumps(config),
-            out=f"reports/{config['run']}",
+            out=f"reports/{grid_run()}",
         log:
-            f"results/{config['run']}/logs/report/glue_table.log",
+            f"results/{grid_run()}/logs/report/glue_table.log",
         localrule: True
         shell:
             "eebench report-glue --config-json {params.config:q} --out-dir {params.out} > {log} 2>&1"
