@@ -1,4 +1,5 @@
 import os
+import re
 
 import pytest
 import torch
@@ -59,3 +60,9 @@ def train_killed_and_resumed(spec, directory, monkeypatch, after_kill=lambda pat
     monkeypatch.setattr(loop, "batches", real_batches)
     loop.train_stage(spec, directory / "killed.pt", progress=False)
     return load_torch(directory / "full.pt"), load_torch(directory / "killed.pt")
+
+
+def job_counts(log: str) -> dict[str, int]:
+    """Snakemake's "Job stats" table (jobs per rule) from a run's output."""
+    block = log.split("Job stats:")[1].split("total")[0] if "Job stats:" in log else ""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}

@@ -1,6 +1,5 @@
 """The real Snakemake DAG on a tiny config: it completes, a second run does nothing, and editing one training
 hyper-parameter reruns only the jobs that depend on it."""
-import re
 import shutil
 import subprocess
 import sys
@@ -8,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import job_counts
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
@@ -35,11 +35,6 @@ def snakemake(workdir: Path, *args: str) -> str:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
-
-
-def job_counts(log: str) -> dict[str, int]:
-    block = log.split("Job stats:")[1].split("total")[0] if "Job stats:" in log else ""
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
 
 
 @pytest.fixture(scope="module")
