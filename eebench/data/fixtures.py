@@ -85,13 +85,18 @@ def ensure_fixture(root: str | Path, format: str, classes: int = 10, train: int 
     root, fmt = Path(root), format
     if fmt not in FORMATS:
         raise fail(f"unknown fixture format {fmt!r}", f"choose one of: {', '.join(FORMATS)}")
+    return _written(root, lambda tmp: (_write_hf if fmt in ("parquet", "saved") else _write_tree)(
+        tmp, _splits(classes, train, eval, size, fmt), classes, fmt))
+
+
+def _written(root: Path, write) -> Path:
+    """``root``, filled by ``write(tmp)`` in a temporary sibling folder renamed into place, unless it exists."""
     if root.exists():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
-        splits = _splits(classes, train, eval, size, fmt)
-        (_write_hf if fmt in ("parquet", "saved") else _write_tree)(tmp, splits, classes, fmt)
+        write(tmp)
         try:
             os.rename(tmp, root)
         except OSError:
@@ -115,11 +120,8 @@ def ensure_text_fixture(root: str | Path, task: str, train: int = 8, eval: int =
     from .glue import TASKS
 
     root, spec = Path(root), TASKS[task]
-    if root.exists():
-        return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         from datasets import Dataset
 
         rng = np.random.default_rng(0)
@@ -132,11 +134,5 @@ def ensure_text_fixture(root: str | Path, task: str, train: int = 8, eval: int =
             rows["label"] = ([float(v) for v in rng.uniform(0, 5, n)] if spec.labels is None
                              else [i % classes for i in range(n)])
             Dataset.from_dict(rows).to_parquet(str(tmp / "data" / f"{split}-00000-of-00001.parquet"))
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if not root.exists():  # another job renamed its identical copy into place first
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+
+    return _written(root, write)
