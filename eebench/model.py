@@ -26,6 +26,7 @@ class MultiExitOutput:
     last_hidden: torch.Tensor | None = None  # raw output of the last block (pre-norm)
     teacher_logits: torch.Tensor | None = None  # final classifier on the pre-norm output (LGViT quirk)
     references: dict[int, torch.Tensor] = field(default_factory=dict)  # block → raw output (stage-2 references)
+    mask: torch.Tensor | None = None  # [B, N] padding mask of the input tokens (text), None on images
 
     def stacked(self) -> torch.Tensor:
         """[rows, B, C]: the layout every policy consumes."""
@@ -95,7 +96,7 @@ class MultiExitModel(nn.Module):
                            "use 'mlp' or 'linear' heads")
             lte = torch.sigmoid(torch.stack([self.lte_for(w)(p) for w, p in zip(self._exit_widths, pooled)])).squeeze(-1)
         return MultiExitOutput(exit_logits, final, features=features, last_hidden=hidden, teacher_logits=teacher,
-                               lte_outputs=lte, references=references)
+                               lte_outputs=lte, references=references, mask=ctx.mask)
 
     def lte_for(self, width: int) -> nn.Linear:
         """The learning-to-exit module of exits ``width`` wide."""

@@ -209,9 +209,34 @@ def test_parameter_counts_bert_base_and_every_nlp_baseline_of_the_glue_config():
     base = 109_482_240 + clf
     expected = {"backbone": base, "deebert": base + 12 * offramp, "berxit": base + 12 * offramp + d + 1,
                 "berxit_alt": base + 12 * offramp, "sdn": base + 11 * offramp,
-                "pabee": base + 11 * clf, "pcee": base + 11 * clf}  # PABEE's exits share the backbone's pooler
+                "pabee": base + 11 * clf, "pcee": base + 11 * clf,  # PABEE's exits share the backbone's pooler
+                "eeformer": base + 11 * (6 * d * d + 13 * d + clf)}  # a GLH after blocks 1..11 (tests/test_glh.py)
     assert set(expected) == set(plan.methods)
     for name, total in expected.items():
         m = plan.method(name)
         model = MultiExitModel(bb, m["exit_layers"], m["heads"], 2, lte=m["lte"])
         assert count_params(model) == total, name
+
+
+@pytest.mark.parametrize("distill_feature", ["local", "global"])
+def test_lgvit_distillation_on_text_ignores_padding(tiny_bert, distill_feature):
+    """EEformer's stage 2 on a text backbone: the heterogeneous (channel KL) and homogeneous (MSE) terms count real
+    tokens only, so padding one sample out to a longer batch's length leaves its loss unchanged; dwconv alignment
+    needs a grid and is refused in one line."""
+    from eebench.training.losses import build_loss
+
+    torch.manual_seed(2)
+    heads = [{"type": "glh", "distill_feature": distill_feature}] * 3
+    model = MultiExitModel(tiny_bert, [1, 2, 3], heads, 3).eval()
+    loss = build_loss("lgvit_distillation", model)
+    short, longer = _encode(tiny_bert, ["a short one", "a far longer sentence that pads the short one out a lot"])
+    labels = torch.tensor([1])
+    with torch.no_grad():
+        alone = loss(model(collate([short], 0), with_teacher=True), labels)
+        padded = collate([short, longer], 0)
+        padded = {k: v[:1] for k, v in padded.items()}  # the short sample alone, padded to the longer one's length
+        assert padded["attention_mask"].sum() < padded["attention_mask"].shape[1]
+        batched = loss(model(padded, with_teacher=True), labels)
+    assert torch.isclose(alone, batched, atol=1e-5, rtol=0) and alone > 0
+    with pytest.raises(EEBenchError, match="hete_align=dwconv needs a patch grid"):
+        build_loss("lgvit_distillation", model, {"hete_align": "dwconv"})

@@ -29,9 +29,10 @@ def has_claims(methods) -> bool:
 
 
 def applicable_claim(config: dict[str, Any]) -> dict[str, Any] | None:
-    """The claim of the dataset this run stands in for (``report.paper_setting.dataset``, else the dataset's name)."""
+    """The claim of the dataset this run stands in for (``report.paper_setting.dataset``, else the dataset's name and
+    task: GLUE's SST-2 stands in for the SST-2 claim)."""
     setting = ((config.get("report") or {}).get("paper_setting") or {}).get("dataset", "")
-    name = str(config["dataset"].get("name", ""))
+    name = str(config["dataset"].get("name", "")) + " " + str(config["dataset"].get("task", ""))
     for claim in CLAIMS:
         if setting == claim["dataset"] or claim["key"] in name.replace("-", "").replace("_", "").lower():
             return claim

@@ -17,6 +17,7 @@ from torch import nn
 from ..errors import fail
 from ..heads.base import from_grid, patch_tokens, to_grid
 from ..heads.gah import reduce_tokens
+from ..heads.glh import subsample_sequence
 from ..registry import Registry
 
 LOSSES: Registry[type["ExitLoss"]] = Registry("losses")
@@ -242,11 +243,31 @@ class Aligner(nn.Module):
         return self.net(x)
 
 
-def channel_kl(student: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """KL(softmax_D(ref) ‖ softmax_D(F)) per token over channels, summed over tokens and channels, / batch."""
+def channel_kl(student: torch.Tensor, reference: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """KL(softmax_D(ref) ‖ softmax_D(F)) per token over channels, summed over tokens and channels, / batch.
+
+    ``mask`` [B, N] (text) keeps padding tokens out of the sum, so the loss does not depend on how a batch is padded."""
     log_r = F.log_softmax(reference, dim=-1)
     log_s = F.log_softmax(student, dim=-1)
-    return (log_r.exp() * (log_r - log_s)).sum() / student.shape[0]
+    per_token = (log_r.exp() * (log_r - log_s)).sum(dim=-1)
+    if mask is not None:
+        per_token = per_token * mask.to(per_token.dtype)
+    return per_token.sum() / student.shape[0]
+
+
+def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error over real tokens only where a padding mask [B, N] is given (a plain mean otherwise)."""
+    if mask is None:
+        return F.mse_loss(a, b)
+    m = mask.to(a.dtype).unsqueeze(-1)
+    return ((a - b) ** 2 * m).sum() / (m.sum() * a.shape[-1]).clamp_min(1.0)
+
+
+def token_mask(out, layout, like: torch.Tensor) -> torch.Tensor:
+    """The [B, N] padding mask of a text exit's tokens (its prefix dropped); all ones where the batch has none."""
+    if out.mask is None:
+        return torch.ones(like.shape[:2], dtype=torch.bool, device=like.device)
+    return out.mask[:, layout.num_prefix:].bool()
 
 
 def gram(feature: torch.Tensor) -> torch.Tensor:
@@ -293,10 +314,14 @@ class LGViTDistillation(ExitLoss):
         width = [bb.layout(p).width for p in layers]
         self.reference = {i: model.reference_layers[width[i]] for i in self.pairs}  # exit → reference block
         self.ref_layout = {i: bb.layout(self.reference[i]) for i in self.pairs}
+        self.model_layouts = [bb.layout(p) for p in layers]
         # homogeneous: student → teacher, the deepest head of the same group and width (spec methods §3.4)
         self.teacher = {j: max(k for k in group if width[k] == width[j])
                         for group in (self.lph, self.gah) if len(group) >= 2 for j in group}
         self.teacher = {j: k for j, k in self.teacher.items() if k != j}
+        if p["hete_align"] == "dwconv" and any(self.ref_layout[i].grid is None for i in self.pairs):
+            raise fail("lgvit_distillation option hete_align=dwconv needs a patch grid, and a text backbone has none",
+                       "use hete_align: subsample on text backbones")
         if p["hete_align"] == "dwconv":
             self.aligners = nn.ModuleDict({str(i): Aligner(self.ref_layout[i].width, self.strides[i])
                                            for i in self.pairs})
@@ -325,19 +350,31 @@ class LGViTDistillation(ExitLoss):
         for i in self.pairs:
             layout, block = self.ref_layout[i], self.reference[i]
             hidden = out.references[block] if block in out.references or block != self.num_layers else out.last_hidden
-            ref_grid = to_grid(patch_tokens(hidden, layout), layout.grid).detach()
-            if self.params["hete_align"] == "dwconv":
-                ref = from_grid(self.aligners[str(i)](ref_grid))
+            mask = None
+            if layout.grid is None:  # text: sub-sample real tokens as the global branch does (glh.subsample_sequence)
+                ref, mask = patch_tokens(hidden, layout).detach(), token_mask(out, layout, hidden)
+                if self.strides[i] > 1:
+                    ref, mask = subsample_sequence(ref, mask, self.strides[i])
+            elif self.params["hete_align"] == "dwconv":
+                ref = from_grid(self.aligners[str(i)](to_grid(patch_tokens(hidden, layout), layout.grid).detach()))
             else:
-                ref = from_grid(reduce_tokens(ref_grid, self.strides[i]))
+                ref = from_grid(reduce_tokens(to_grid(patch_tokens(hidden, layout), layout.grid).detach(),
+                                              self.strides[i]))
             if out.features[i].shape != ref.shape:
                 raise fail(f"lgvit_distillation: exit {i + 1}'s feature {tuple(out.features[i].shape)} "
                            f"does not match its reference {tuple(ref.shape)}", "check the head's stride and layout")
-            terms.append(channel_kl(out.features[i], ref))
+            terms.append(channel_kl(out.features[i], ref, mask))
         if not terms:
             return 0.0
         total = sum(terms)
         return total / len(terms) if self.params["hete_reduce"] == "mean" else total
+
+    def local_mask(self, out):
+        """Padding mask of the local features (text), None on images."""
+        if not self.lph:
+            return None
+        layout = self.model_layouts[self.lph[0]]
+        return None if layout.grid is not None else token_mask(out, layout, out.features[self.lph[0]])
 
     def homo(self, out):
         total = 0.0
@@ -348,7 +385,9 @@ class LGViTDistillation(ExitLoss):
             teachers = {k: transform(out.features[k]) for _, k in pairs}
             if not self.params["homo_teacher_grad"]:
                 teachers = {k: t.detach() for k, t in teachers.items()}
-            part = sum(F.mse_loss(transform(out.features[j]), teachers[k]) for j, k in pairs)
+            # text: local features are per real token (padding rows are zero in both, but must not count in the mean)
+            mask = self.local_mask(out) if group is self.lph else None
+            part = sum(masked_mse(transform(out.features[j]), teachers[k], mask) for j, k in pairs)
             total = total + (part / len(pairs) if self.params["homo_reduce"] == "mean" else part)
         return total
 
