@@ -160,4 +160,6 @@ def test_claims_table_puts_every_method_beside_the_abstract(tmp_path):
     assert "1.87 (CIFAR-100)" in md and "3.05 (SST-2)" in md and "EEformer †" in md and RECONSTRUCTED_NOTE in md
     assert "stands in for the CIFAR-100 claim" in md
     assert applicable_claim({"dataset": {"name": "sst2"}, "report": {}})["retention"] == 98.5
+    assert applicable_claim({"dataset": {"name": "glue", "task": "sst2"}, "report": {}})["dataset"] == "SST-2"
+    assert applicable_claim({"dataset": {"name": "glue", "task": "cola"}, "report": {}}) is None
     assert applicable_claim({"dataset": {"name": "digits"}, "report": {}}) is None
