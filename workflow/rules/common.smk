@@ -57,6 +57,12 @@ def model_spec(run, method):
     return {"dataset": p.config["dataset"], "backbone": p.config["backbone"], "method": architecture(p.method(method))}
 
 
+def costed_checkpoint(run, method):
+    """The checkpoint a method's costs are counted on: a width-pruned method's final one (None: the built model)."""
+    p = PLANS[run]
+    return p.final_checkpoint(method, p.seeds[0]) if p.method(method).get("slender") else None
+
+
 def report_outputs(run):
     p = PLANS[run]
     tables = ["table1"] + [t for t, rows in p.tables.items() if rows and not t.startswith("fig")]
