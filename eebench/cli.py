@@ -161,11 +161,14 @@ def write_costs(dataset: dict, backbone: dict, method: dict, out: str, checkpoin
         model = build_model(backbone, method, num_classes_of(dataset), pretrained=False, attn_implementation="eager")
         shape = None
     summary = cost_summary(model, seq_length=int(dataset.get("max_seq_length", 128)))  # text: the padded convention
+    from .measure.macs import is_text
+
     if shape is not None:
+        summary["slender_shape"] = shape
+    if is_text(model):  # COST-EFF's own FLOPs count, for every text method (its ratios are against the backbone's)
         from .measure.profiler_flops import profiler_flops
 
-        summary["slender_shape"] = shape
-        summary["profiler_flops"] = profiler_flops(model)
+        summary["profiler_flops"] = profiler_flops(model, int(dataset.get("max_seq_length", 128)))
     summary["provenance"] = provenance(**({"checkpoint": checkpoint} if checkpoint else {}))
     write_json(out, summary)
 

@@ -9,6 +9,7 @@ from eebench.measure.wallclock import latency_spec
 from eebench.plan import (Plan, architecture, costs_path, curve_path, expand_grid, latency_path, logits_path,
                           store_path, train_path)
 from eebench.report.claims import has_claims
+from eebench.report.costeff import costeff_methods
 from eebench.smoke import smoke_run_name
 
 try:  # a config error is one line at DAG-build time (`snakemake -n`), not a traceback
@@ -68,8 +69,11 @@ def report_outputs(run):
     tables = ["table1"] + [t for t, rows in p.tables.items() if rows and not t.startswith("fig")]
     tables += ["table5"] if p.config.get("latency") else []
     tables += ["eeformer_claims"] if has_claims(p.methods) else []
+    tables += ["costeff"] if costeff_methods(p) else []
     outs = expand(f"reports/{run}/{{t}}.{{ext}}", t=tables, ext=["md", "csv", "tex"])
     outs += [f"reports/{run}/fig1_tradeoff.png", f"reports/{run}/fig1_tradeoff.pdf", f"reports/{run}/paper_vs_ours.md"]
+    if costeff_methods(p):
+        outs += [f"reports/{run}/fig_costeff_pareto.png", f"reports/{run}/fig_costeff_pareto.pdf"]
     if p.tables.get("fig4"):
         outs += [f"reports/{run}/fig4_num_exits.png", f"reports/{run}/fig4_num_exits.pdf"]
     if p.config.get("latency"):
