@@ -55,15 +55,19 @@ def cmd_costs(args) -> None:
         overrides["heads"] = {"type": args.heads}
     if args.positions:
         overrides["positions"] = [int(p) for p in args.positions.split(",")]
+    if args.slender:
+        overrides["slender"] = args.slender
     method = resolve_method(args.method, overrides, depth, {}, family=BACKBONES.get(args.backbone).family)
     model = build_model(backbone, method, args.num_classes, pretrained=False, attn_implementation="eager")
     if "slender" in method:  # COST-EFF: counted at its width target (h heads, f neurons, rank r in every layer)
+        from .model import count_params
         from .slender.presets import resolve_target, target_shape
         from .slender.prune import apply_shape
 
         target = resolve_target(method["slender"], backbone, args.method)
         apply_shape(model, target_shape(target, depth), "the width target")
-        print(f"width target: {target}")
+        print(f"width target: {target}; encoder (embeddings + blocks): "
+              f"{count_params(model.backbone.model.embeddings) + count_params(model.backbone.blocks):,d} parameters")
     summary = cost_summary(model)
     convs = ["paper", "full"] if args.convention == "both" else [args.convention]
     if args.json:
@@ -438,6 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--image-size", type=int, help="override the preset's input size")
     s.add_argument("--heads", help="put this head type at every exit of the method (Table 3: mlp, conv, attention)")
     s.add_argument("--positions", help="comma-separated exit blocks, overriding the recipe's (e.g. 4,6,8,10)")
+    s.add_argument("--slender", type=_json_arg,
+                   help='a width-pruned method\'s target, e.g. \'{"preset": "8x"}\' (COST-EFF; default: its recipe\'s)')
     s.add_argument("--json", help="also write the full cost summary to this JSON file")
     s.set_defaults(func=cmd_costs)
 

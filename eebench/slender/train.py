@@ -56,8 +56,12 @@ def prune_event(model, event, scores) -> None:
 
 def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher=None, logits_out=None,
                         eval_batch_size: int = 256, epochs_csv=None, started: float | None = None):
+    import os
+
     out = Path(out)
     stage, method = job["stage"], job["method"]
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise fail("COST-EFF's pruning stage runs in one process", "train it with one device (resources.train.gpu: 1)")
     opts = dict(stage["slenderise"])
     unknown = set(opts) - OPTIONS
     if unknown:
@@ -78,7 +82,7 @@ def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher
     taylor_fn = build_loss("costeff_taylor", model)
     for fn in (loss_fn, taylor_fn):
         fn.to(device)
-        attach_teacher(fn, teacher, device)
+        teacher = attach_teacher(fn, teacher, device) or teacher  # loaded once, shared by both losses
     bs, epochs = int(stage["batch_size"]), int(stage["epochs"])
     steps_per_epoch = math.ceil(data.train_size / bs)
     sched = PruneSchedule(d["heads"], d["ffn"], d["hidden"], target, steps_per_epoch, epochs,

@@ -106,16 +106,20 @@ class TrainStep(nn.Module):
         return self.loss_fn(out, y), out.stacked().detach()
 
 
-def attach_teacher(loss_fn, teacher, device) -> None:
-    """Losses that distil from another stage's model (COST-EFF) get it, loaded from ``teacher``, frozen."""
+def attach_teacher(loss_fn, teacher, device):
+    """Losses that distil from another stage's model (COST-EFF) get it, loaded from the checkpoint ``teacher`` (or
+    already loaded), frozen. Returns the teacher model (None where the loss needs none)."""
     if not getattr(loss_fn, "needs_teacher_model", False):
-        return
+        return None
     if not teacher:
         raise fail(f"loss {loss_fn.name!r} distils from a teacher, but the stage names none",
                    "add teacher: <stage> (or <method>:<stage>) to the stage in the recipe")
-    from ..build import load_model
+    if isinstance(teacher, (str, Path)):
+        from ..build import load_model
 
-    loss_fn.attach_teacher(load_model(teacher).to(device))
+        teacher = load_model(teacher).to(device)
+    loss_fn.attach_teacher(teacher)
+    return teacher
 
 
 def mean_row_score(model, data, batch_size: int, precision) -> float:
