@@ -212,3 +212,17 @@ def test_wrong_shaped_checkpoint_fails_in_one_line(tmp_path):
                                           "slender_shape": {"heads": [1, 1, 1], "ffn": [64] * 3, "rank": None}})
     with pytest.raises(EEBenchError, match="does not fit the model its job describes"):
         load_model(tmp_path / "mismatch.pt")
+
+
+@pytest.mark.parametrize("over, backbone, says", [
+    ({"stages": {"prune": {"teacher": "nowhere"}}}, "bert_tiny_test", "teacher: 'nowhere' names no stage"),
+    ({}, "vit_tiny_digits", "width pruning needs a BERT-family backbone")])
+def test_config_checks_of_the_recipe(over, backbone, says):
+    from eebench.plan import Plan, validate_config
+
+    ds = {"name": "glue", "task": "sst2"} if backbone.startswith("bert") else {"name": "digits"}
+    cfg = validate_config({"run": "t", "seeds": [0], "dataset": ds, "backbone": {"name": backbone, "pretrained": False},
+                           "training": {"epochs": 1}, "methods": {"cost_eff": over}})
+    with pytest.raises(EEBenchError) as err:
+        Plan(cfg)
+    assert says in str(err.value) and "\n" not in str(err.value)

@@ -45,11 +45,18 @@ def costeff_table(plan, curves: dict[str, pd.DataFrame], costs: dict[str, dict],
         col = score_column(mc)
         target = plan.method(method).get("slender", {})
         params, enc = cost["params"]["total"], _encoder_params(cost)
+        spec = plan.method(method)
+        prune = next((st for st in spec["stages"] if st.get("slenderise") is not None), {})
+        switches = {"semantics": spec.get("semantics"), "gradient_equilibrium": bool(spec.get("gradient_equilibrium")),
+                    "prune_rate": str((prune.get("slenderise") or {}).get("prune_rate", "auto")),
+                    "taylor_proportion": (prune.get("slenderise") or {}).get("taylor_proportion", 1.0),
+                    "stage_epochs": ", ".join(f"{st['name']} {st['epochs']}" for st in spec["stages"])}
         for _, p in mc.sort_values("param_entropy_threshold", ascending=False).iterrows():
             r = {"method": method, "preset": target.get("preset"), "heads": target.get("heads"),
                  "ffn": target.get("ffn"), "rank": target.get("rank"),
                  "entropy_threshold": float(p["param_entropy_threshold"]), "params": params, "encoder_params": enc,
-                 "score": float(p[col]), "metric": metric_name(mc), "layer_speedup": float(p["layer_speedup"])}
+                 "score": float(p[col]), "metric": metric_name(mc), "layer_speedup": float(p["layer_speedup"]),
+                 **switches}
             for key in (f"expected_macs_{conv}", f"expected_macs_{conv}_real", "expected_flops_profiler"):
                 if key in p:
                     r[key] = float(p[key])
