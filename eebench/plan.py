@@ -188,6 +188,11 @@ class Plan:
             from .smoke import one_epoch
 
             spec["stages"] = one_epoch(spec["stages"])
+        by_task = (spec["policy"] or {}).get("sweep_by_task")
+        if by_task is not None:  # a sweep grid per GLUE task (COST-EFF: MNLI's differs from the binary tasks')
+            policy = {k: v for k, v in spec["policy"].items() if k != "sweep_by_task"}
+            task = self.config["dataset"].get("task")
+            spec["policy"] = {**policy, "sweep": by_task[task]} if task in by_task else policy
         if "slender" in spec:  # COST-EFF's width target, resolved for this backbone; its pruning stage reads it
             from .slender.presets import resolve_target
 

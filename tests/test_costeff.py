@@ -226,3 +226,17 @@ def test_config_checks_of_the_recipe(over, backbone, says):
     with pytest.raises(EEBenchError) as err:
         Plan(cfg)
     assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_mnli_gets_its_own_entropy_sweep():
+    from eebench.plan import Plan, validate_config
+
+    def sweep(task):
+        cfg = validate_config({"run": "t", "seeds": [0], "dataset": {"name": "glue", "task": task},
+                               "backbone": {"name": "bert_tiny_test", "pretrained": False},
+                               "training": {"epochs": 1}, "methods": {"cost_eff": {}}})
+        policy = Plan(cfg).method("cost_eff")["policy"]
+        assert "sweep_by_task" not in policy
+        return policy["sweep"]["entropy_threshold"]
+
+    assert max(sweep("sst2")) == 0.6 and max(sweep("mnli")) == 1.0
