@@ -30,4 +30,35 @@ def build_model(backbone: dict[str, Any], method: dict[str, Any], num_classes: i
     if attn_implementation is not None:
         kw["attn_implementation"] = attn_implementation
     bb = build_backbone(backbone["name"], num_classes, **kw)
-    return MultiExitModel(bb, method["exit_layers"], method["heads"], num_classes, lte=method.get("lte", False))
+    return MultiExitModel(bb, method["exit_layers"], method["heads"], num_classes, lte=method.get("lte", False),
+                          final_head=method.get("final_head"),
+                          gradient_equilibrium=method.get("gradient_equilibrium", False))
+
+
+def apply_recorded_shape(model, ckpt: dict[str, Any], where: str) -> None:
+    """A checkpoint of a width-pruned model records its shape (``slender_shape``): rebuild it before loading."""
+    shape = ckpt.get("slender_shape")
+    if shape is not None:
+        from .slender.prune import apply_shape
+
+        apply_shape(model, shape, where)
+
+
+def load_model(checkpoint, device: str | None = None, attn_implementation: str | None = None) -> MultiExitModel:
+    """The model a training checkpoint holds (its architecture from the job it records, pruned width included)."""
+    from .data import num_classes_of
+    from .io import load_torch
+
+    ckpt = load_torch(checkpoint)
+    if not isinstance(ckpt, dict) or "job" not in ckpt or "model" not in ckpt:
+        raise fail(f"checkpoint {checkpoint} holds no training job", "delete it and rerun the stage that writes it")
+    job = ckpt["job"]
+    model = build_model(job["backbone"], job["method"], num_classes_of(job["dataset"]), pretrained=False,
+                        attn_implementation=attn_implementation)
+    apply_recorded_shape(model, ckpt, f"checkpoint {checkpoint}")
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as err:
+        raise fail(f"checkpoint {checkpoint} does not fit the model its job describes "
+                   f"({str(err).splitlines()[0][:160]})", "delete it and rerun the stage that writes it") from err
+    return model.to(device) if device else model

@@ -48,6 +48,15 @@ def check_method(plan, method: str) -> None:
         if stage.get("loss") not in LOSSES:
             raise fail(f"config error at {where}.stages.{stage['name']}.loss: unknown loss {stage.get('loss')!r}",
                        f"choose one of: {', '.join(LOSSES.names())} (see `eebench list losses`)")
+        if stage.get("teacher"):  # the stage a distillation loss reads must exist (COST-EFF)
+            try:
+                plan.teacher_stage(method, stage["name"])
+            except EEBenchError as err:
+                raise fail(f"config error at {where}.stages.{stage['name']}.teacher: {stage['teacher']!r} names no "
+                           f"stage ({str(err).split(' — ')[0]})", "name a stage of this method or <method>:<stage>")
+    if spec.get("slender") and plan.family != "bert":
+        raise fail(f"config error at {where}.slender: width pruning needs a BERT-family backbone, not "
+                   f"{plan.config['backbone']['name']!r}", "run COST-EFF on bert_base_uncased, minilm_l6 or bert_tiny_test")
     check_policy(spec["policy"], f"{where}.policy")
     check_copy_pooler(plan, method, where)
 

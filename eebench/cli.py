@@ -55,8 +55,19 @@ def cmd_costs(args) -> None:
         overrides["heads"] = {"type": args.heads}
     if args.positions:
         overrides["positions"] = [int(p) for p in args.positions.split(",")]
+    if args.slender:
+        overrides["slender"] = args.slender
     method = resolve_method(args.method, overrides, depth, {}, family=BACKBONES.get(args.backbone).family)
     model = build_model(backbone, method, args.num_classes, pretrained=False, attn_implementation="eager")
+    if "slender" in method:  # COST-EFF: counted at its width target (h heads, f neurons, rank r in every layer)
+        from .model import count_params
+        from .slender.presets import resolve_target, target_shape
+        from .slender.prune import apply_shape
+
+        target = resolve_target(method["slender"], backbone, args.method)
+        apply_shape(model, target_shape(target, depth), "the width target")
+        print(f"width target: {target}; encoder (embeddings + blocks): "
+              f"{count_params(model.backbone.model.embeddings) + count_params(model.backbone.blocks):,d} parameters")
     summary = cost_summary(model)
     convs = ["paper", "full"] if args.convention == "both" else [args.convention]
     if args.json:
@@ -94,7 +105,7 @@ def cmd_train(args) -> None:
     try:
         train_stage(_json_arg(args.spec), args.out, init=args.init, logits_out=args.logits,
                     eval_batch_size=args.eval_batch_size, epochs_csv=args.epochs_csv,
-                    tensorboard_dir=args.tensorboard)
+                    tensorboard_dir=args.tensorboard, teacher=args.teacher)
     finally:
         from .training.distributed import shutdown
 
@@ -122,7 +133,8 @@ def cmd_train_group(args) -> None:
                       f"({i + 1} of {len(spec['jobs'])})", flush=True)
             train_stage(job, item["out"], init=item.get("init"), logits_out=item["logits"],
                         eval_batch_size=spec.get("eval_batch_size", 256), epochs_csv=item.get("epochs_csv"),
-                        tensorboard_dir=item.get("tensorboard"), started=None if i == 0 else time.time())
+                        tensorboard_dir=item.get("tensorboard"), started=None if i == 0 else time.time(),
+                        teacher=item.get("teacher"))
     finally:
         shutdown()
 
@@ -134,17 +146,34 @@ def cmd_evaluate(args) -> None:
     print("per-row accuracy:", ", ".join(f"L{l}: {a:.4f}" for l, a in zip(info["row_layers"], info["row_accuracy"])))
 
 
-def write_costs(dataset: dict, backbone: dict, method: dict, out: str) -> None:
-    """Per-component params and MACs of one architecture (random init, eager attention) → JSON."""
-    from .build import build_model
+def write_costs(dataset: dict, backbone: dict, method: dict, out: str, checkpoint: str | None = None) -> None:
+    """Per-component params and MACs of one architecture (random init, eager attention) → JSON. A width-pruned method
+    (COST-EFF) is counted on its trained ``checkpoint``, rebuilt at the shape it records, plus its FLOPs as the
+    official code counts them (torch.profiler, padded 128-token inputs)."""
+    from .build import build_model, load_model
     from .data import num_classes_of
     from .io import write_json
     from .measure.macs import cost_summary
     from .provenance import provenance
 
-    model = build_model(backbone, method, num_classes_of(dataset), pretrained=False, attn_implementation="eager")
+    if checkpoint:
+        from .slender.presets import check_reached
+
+        model = load_model(checkpoint, attn_implementation="eager")
+        shape = check_reached(model, method, checkpoint)
+    else:
+        model = build_model(backbone, method, num_classes_of(dataset), pretrained=False, attn_implementation="eager")
+        shape = None
     summary = cost_summary(model, seq_length=int(dataset.get("max_seq_length", 128)))  # text: the padded convention
-    summary["provenance"] = provenance()
+    from .measure.macs import is_text
+
+    if shape is not None:
+        summary["slender_shape"] = shape
+    if is_text(model):  # COST-EFF's own FLOPs count, for every text method (its ratios are against the backbone's)
+        from .measure.profiler_flops import profiler_flops
+
+        summary["profiler_flops"] = profiler_flops(model, int(dataset.get("max_seq_length", 128)))
+    summary["provenance"] = provenance(**({"checkpoint": checkpoint} if checkpoint else {}))
     write_json(out, summary)
 
 
@@ -184,7 +213,7 @@ def cmd_run_costs(args) -> None:
     spec = _json_arg(args.spec)  # {run, items: [{dataset, backbone, method}]}: architectures only, not training
     for item in spec["items"]:
         out = costs_path(spec["run"], item["method"]["name"])
-        write_costs(item["dataset"], item["backbone"], item["method"], out)
+        write_costs(item["dataset"], item["backbone"], item["method"], out, item.get("checkpoint"))
         print(f"costs of {item['method']['name']}: {out}", flush=True)
 
 
@@ -413,6 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--image-size", type=int, help="override the preset's input size")
     s.add_argument("--heads", help="put this head type at every exit of the method (Table 3: mlp, conv, attention)")
     s.add_argument("--positions", help="comma-separated exit blocks, overriding the recipe's (e.g. 4,6,8,10)")
+    s.add_argument("--slender", type=_json_arg,
+                   help='a width-pruned method\'s target, e.g. \'{"preset": "8x"}\' (COST-EFF; default: its recipe\'s)')
     s.add_argument("--json", help="also write the full cost summary to this JSON file")
     s.set_defaults(func=cmd_costs)
 
@@ -434,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--spec", required=True, help="job spec JSON (see eebench.plan.Plan.train_job)")
     s.add_argument("--out", required=True, help="checkpoint to write")
     s.add_argument("--init", help="checkpoint of the previous stage")
+    s.add_argument("--teacher", help="checkpoint of the model a distillation loss reads (a stage's teacher:)")
     s.add_argument("--logits", help="also write the trained model's exit-logit cache here (.npz)")
     s.add_argument("--eval-batch-size", type=int, default=256)
     s.add_argument("--epochs-csv", help="per-epoch record (losses per exit, lr, seconds, samples/s, eval accuracy)")

@@ -70,6 +70,9 @@ def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[s
     as_coded = logged_layers(cache["row_layers"], num_layers, "as_coded")
     cumulative = {conv: cumulative_macs(costs, conv) for conv in CONVENTIONS}
     plain = {conv: costs["macs"][conv]["backbone"] for conv in CONVENTIONS}
+    # COST-EFF's own count (torch.profiler FLOPs at 128 padded tokens), where the costs carry it
+    profiled = (torch.tensor(costs["profiler_flops"]["cumulative"], dtype=torch.float64)
+                if "profiler_flops" in costs else None)
     single = logits.shape[0] == 1  # no exits: every policy answers with the final classifier
     rows = []
     for point in sweep_points(policy)[:1] if single else sweep_points(policy):
@@ -100,6 +103,8 @@ def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[s
         if real:
             row["expected_flops_full_real"] = 2 * row["expected_macs_full_real"]
             row["expected_flops_full"] = 2 * row["expected_macs_full"]
+        if profiled is not None:
+            row["expected_flops_profiler"] = float(profiled[decision.compute_index].mean())
         hist = torch.bincount(decision.exit_index, minlength=logits.shape[0]).tolist()
         row["exit_histogram"] = json.dumps(dict(zip(cache["row_layers"], hist)))
         rows.append(row)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .build import build_model
+from .build import apply_recorded_shape, build_model
 from .device import autocast, resolve_device, to_device
 from .data import load_dataset
 from .errors import fail
@@ -50,6 +50,7 @@ def evaluate_checkpoint(checkpoint: str | Path, out: str | Path, batch_size: int
     job: dict[str, Any] = ckpt["job"]
     data = load_dataset(job["dataset"])
     model = build_model(job["backbone"], job["method"], data.num_classes)
+    apply_recorded_shape(model, ckpt, f"checkpoint {checkpoint}")  # a width-pruned model (COST-EFF)
     model.load_state_dict(ckpt["model"])
     model.to(resolve_device(job.get("device")))
     return write_cache(model, data, out, batch_size, job.get("precision"))

@@ -27,6 +27,7 @@ class MultiExitOutput:
     teacher_logits: torch.Tensor | None = None  # final classifier on the pre-norm output (LGViT quirk)
     references: dict[int, torch.Tensor] = field(default_factory=dict)  # block → raw output (stage-2 references)
     mask: torch.Tensor | None = None  # [B, N] padding mask of the input tokens (text), None on images
+    hidden_states: list[torch.Tensor] | None = None  # embedding output, then every block's (``with_hidden``)
 
     def stacked(self) -> torch.Tensor:
         """[rows, B, C]: the layout every policy consumes."""
@@ -35,7 +36,11 @@ class MultiExitOutput:
 
 class MultiExitModel(nn.Module):
     def __init__(self, backbone: Backbone, exit_layers: Sequence[int], head_specs: Sequence[dict[str, Any]],
-                 num_classes: int, lte: bool = False):
+                 num_classes: int, lte: bool = False, final_head: dict[str, Any] | None = None,
+                 gradient_equilibrium: bool = False):
+        """``final_head``: a head spec that replaces the backbone's own final classifier (COST-EFF's tanh-CLS one; the
+        backbone's pooler and classifier are then dropped, not left unused). ``gradient_equilibrium``: COST-EFF's
+        backward re-scaling at every exit (``eebench.slender.equilibrium``)."""
         super().__init__()
         exit_layers = list(exit_layers)
         if len(exit_layers) != len(head_specs):
@@ -56,6 +61,12 @@ class MultiExitModel(nn.Module):
                                  for w in {backbone.layout(p).width for p in exit_layers}}
         for head in self.heads:
             head.adopt(backbone)
+        self.final_head = None
+        if final_head:
+            self.final_head = build_head(final_head, backbone.layout(backbone.num_layers), num_classes,
+                                         backbone.num_layers)
+            backbone.drop_classifier()
+        self.gradient_equilibrium = bool(gradient_equilibrium)
         # BERxiT's learning-to-exit module: one Linear(width → 1) + sigmoid shared by every exit. Swin's exits come in
         # up to three widths (256/512/1024 on Swin-B): one module per width, shared by the exits of that width
         # (``lte`` is the first exit's, ``lte_by_width`` the others', so one-width models keep their parameters)
@@ -68,27 +79,42 @@ class MultiExitModel(nn.Module):
     def row_layers(self) -> list[int]:
         return [*self.exit_layers, self.backbone.num_layers]
 
-    def forward(self, inputs, frozen_backbone: bool = False, with_teacher: bool = False) -> MultiExitOutput:
-        """Full-depth pass evaluating every head. ``frozen_backbone`` runs the backbone without autograd (stage 2)."""
+    def forward(self, inputs, frozen_backbone: bool = False, with_teacher: bool = False,
+                with_hidden: bool = False) -> MultiExitOutput:
+        """Full-depth pass evaluating every head. ``frozen_backbone`` runs the backbone without autograd (stage 2);
+        ``with_hidden`` also returns the embedding output and every block's (hidden-state distillation)."""
+        from .slender.equilibrium import equilibrium_split
+
         grad = torch.no_grad() if frozen_backbone else nullcontext()
         with grad:
             hidden, ctx = self.backbone.embed(inputs)
+        num_layers = self.backbone.num_layers
+        states = [hidden] if with_hidden else None
         exit_logits, features, pooled, references = [], [], [], {}
         keep = set(self.reference_layers.values()) if with_teacher else set()
-        for i in range(1, self.backbone.num_layers + 1):
+        for i in range(1, num_layers + 1):
             with grad:
                 hidden = self.backbone.block(i, hidden, ctx)
+            if states is not None:
+                states.append(hidden)
             if i in keep:
                 references[i] = hidden
             if i in self._head_at:
-                out = self.heads[self._head_at[i]](hidden, ctx.mask)
+                exit_in = hidden
+                if self.gradient_equilibrium and i < num_layers and not frozen_backbone:
+                    exit_in, hidden = equilibrium_split(hidden, i, num_layers)
+                out = self.heads[self._head_at[i]](exit_in, ctx.mask)
                 check_logits(out.logits, self.num_classes, i)
                 exit_logits.append(out.logits)
                 features.append(out.feature)
                 pooled.append(out.pooled)
-        with grad:
-            final = self.backbone.classify(hidden, ctx)
-            teacher = self.backbone.classify(hidden, ctx, pre_norm=True) if with_teacher else None
+        if self.final_head is not None:
+            final = self.final_head(hidden, ctx.mask).logits
+            teacher = final if with_teacher else None
+        else:
+            with grad:
+                final = self.backbone.classify(hidden, ctx)
+                teacher = self.backbone.classify(hidden, ctx, pre_norm=True) if with_teacher else None
         lte = None
         if self.lte is not None:
             if any(p is None for p in pooled):
@@ -96,7 +122,7 @@ class MultiExitModel(nn.Module):
                            "use 'mlp' or 'linear' heads")
             lte = torch.sigmoid(torch.stack([self.lte_for(w)(p) for w, p in zip(self._exit_widths, pooled)])).squeeze(-1)
         return MultiExitOutput(exit_logits, final, features=features, last_hidden=hidden, teacher_logits=teacher,
-                               lte_outputs=lte, references=references, mask=ctx.mask)
+                               lte_outputs=lte, references=references, mask=ctx.mask, hidden_states=states)
 
     def lte_for(self, width: int) -> nn.Linear:
         """The learning-to-exit module of exits ``width`` wide."""

@@ -142,11 +142,12 @@ class Plan:
         todo = list(self.methods)
         while todo:
             for st in self.all_methods[todo.pop()]["stages"]:
-                dep = (st.get("init") or "").partition(":")[0] if ":" in (st.get("init") or "") else None
-                if dep and dep not in self.all_methods:
-                    over = (config["methods"] or {}).get(dep)
-                    self.all_methods[dep] = self._resolve(dep, over)
-                    todo.append(dep)
+                for ref in (st.get("init") or "", st.get("teacher") or ""):  # COST-EFF distils from other stages
+                    dep = ref.partition(":")[0] if ":" in ref else None
+                    if dep and dep not in self.all_methods:
+                        over = (config["methods"] or {}).get(dep)
+                        self.all_methods[dep] = self._resolve(dep, over)
+                        todo.append(dep)
 
         gpus = ((config.get("resources") or {}).get("train") or {}).get("gpu", 1)
         if isinstance(gpus, str) and gpus.isdigit():  # snakemake --config resources=… passes strings
@@ -173,7 +174,7 @@ class Plan:
                 self._stage_owner[(name, st["name"])] = first_stage.setdefault(key, (self.canonical[name], st["name"]))
         # and identical architectures are costed once
         first_arch: dict[str, str] = {}
-        self.cost_canonical = {name: first_arch.setdefault(arch_key(m), name) for name, m in self.all_methods.items()}
+        self.cost_canonical = {name: first_arch.setdefault(cost_key(m), name) for name, m in self.all_methods.items()}
         check_plan(self)  # what would fail in a job hours later fails here, at `snakemake -n`
 
     def _resolve(self, name: str, overrides: dict | None, training: dict | None = None) -> dict[str, Any]:
@@ -187,6 +188,18 @@ class Plan:
             from .smoke import one_epoch
 
             spec["stages"] = one_epoch(spec["stages"])
+        by_task = (spec["policy"] or {}).get("sweep_by_task")
+        if by_task is not None:  # a sweep grid per GLUE task (COST-EFF: MNLI's differs from the binary tasks')
+            policy = {k: v for k, v in spec["policy"].items() if k != "sweep_by_task"}
+            task = self.config["dataset"].get("task")
+            spec["policy"] = {**policy, "sweep": by_task[task]} if task in by_task else policy
+        if "slender" in spec:  # COST-EFF's width target, resolved for this backbone; its pruning stage reads it
+            from .slender.presets import resolve_target
+
+            spec["slender"] = resolve_target(spec["slender"], self.config["backbone"], name)
+            for st in spec["stages"]:
+                if st.get("slenderise") is not None:
+                    st["slenderise"] = {**(st["slenderise"] or {}), "target": spec["slender"]}
         plugins = plugin_record([h["type"] for h in spec["heads"]], self.plugin_heads)
         return {**spec, "plugins": plugins} if plugins else spec  # only a plugin head's jobs carry its file
 
@@ -287,14 +300,17 @@ class Plan:
     def _final(self, method: str) -> tuple[str, str]:
         return self.stage_owner(method, self.last_stage(method))
 
-    def init_stage(self, method: str, stage: str) -> tuple[str, str] | None:
+    def init_stage(self, method: str, stage: str, key: str = "init") -> tuple[str, str] | None:
         """(method, stage) a stage starts from: ``init: stage1`` (same method) or ``init: backbone:finetune``; a
-        shared stage is named by the job that trains it."""
-        init = self.stage(method, stage).get("init")
+        shared stage is named by the job that trains it. ``key="teacher"``: the stage a distillation loss reads."""
+        init = self.stage(method, stage).get(key)
         if not init:
             return None
         other, _, st = init.rpartition(":")
         return self.stage_owner(other or method, st)
+
+    def teacher_stage(self, method: str, stage: str) -> tuple[str, str] | None:
+        return self.init_stage(method, stage, "teacher")
 
     def root(self) -> str:
         return f"results/{self.run}"
@@ -304,19 +320,29 @@ def training_key(method: dict[str, Any]) -> str:
     """What decides a trained model: architecture (not its name) and the stages with every hyper-parameter."""
     import json
 
-    return json.dumps({k: method[k] for k in ("exit_layers", "heads", "lte", "stages", "plugins") if k in method},
-                      sort_keys=True)
+    return json.dumps({k: method[k] for k in (*ARCH_KEYS, "stages") if k in method}, sort_keys=True)
+
+
+ARCH_KEYS = ("exit_layers", "heads", "lte", "plugins", "final_head", "gradient_equilibrium")
 
 
 def arch_key(method: dict[str, Any]) -> str:
+    """What a model is built as (a COST-EFF width target is reached by training, so stages before it are shared)."""
     import json
 
-    return json.dumps({k: method[k] for k in ("exit_layers", "heads", "lte", "plugins") if k in method}, sort_keys=True)
+    return json.dumps({k: method[k] for k in ARCH_KEYS if k in method}, sort_keys=True)
+
+
+def cost_key(method: dict[str, Any]) -> str:
+    """What the cost count depends on: the built architecture and the width it is pruned to."""
+    import json
+
+    return json.dumps({k: method[k] for k in (*ARCH_KEYS, "slender") if k in method}, sort_keys=True)
 
 
 def architecture(method: dict[str, Any]) -> dict[str, Any]:
     """The part of a method spec that fixes the model (what costs depend on)."""
-    return {k: method[k] for k in ("name", "exit_layers", "heads", "lte", "plugins") if k in method}
+    return {k: method[k] for k in ("name", *ARCH_KEYS, "slender") if k in method}
 
 
 def train_path(run: str, method: str, seed: int, stage: str) -> str:

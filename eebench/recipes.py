@@ -149,9 +149,14 @@ def resolve_method(name: str, overrides: dict | None, num_layers: int, training:
         scale = merged.pop("lr_scale", None)  # a stage's learning rate relative to the run's (EEformer's stage 3)
         if scale is not None and "lr" in merged:
             merged["lr"] = float(merged["lr"]) * float(scale)
+        escale = merged.pop("epochs_scale", None)  # a stage's epochs relative to the run's (COST-EFF's TA phase a)
+        if escale is not None and "epochs" in merged:
+            merged["epochs"] = max(1, int(round(int(merged["epochs"]) * float(escale))))
         merged.setdefault("train", "all")
         merged.setdefault("init", None)
         merged.setdefault("loss_params", {})
+        if merged.get("teacher") is None:
+            merged.pop("teacher", None)
         stages.append(merged)
     return {
         "name": name,
@@ -160,6 +165,9 @@ def resolve_method(name: str, overrides: dict | None, num_layers: int, training:
         "exit_layers": exits,
         "heads": [dict(replace.get(h["type"], h)) for h in head_specs(recipe, len(exits))],
         "lte": bool(recipe.get("lte", False)),
+        **({"final_head": dict(recipe["final_head"])} if recipe.get("final_head") else {}),
+        **({"gradient_equilibrium": True} if recipe.get("gradient_equilibrium") else {}),
+        **({"slender": dict(recipe["slender"] or {})} if "slender" in recipe else {}),
         "stages": stages,
         "policy": recipe.get("policy", {"name": "lgvit_confidence", "sweep": {"threshold": [1.0]}}),
         "switches": recipe.get("switches", {}),

@@ -108,6 +108,7 @@ CASES = [
     ("deebert_entropy", {"test_last_offramp": False}, "entropy_threshold", ent, CLASSIFY),
     ("deebert_entropy", {}, "entropy_threshold*", ent, CLASSIFY),  # * = one threshold per exit (each row's own)
     ("berxit_entropy", {}, "entropy_threshold", ent, CLASSIFY),
+    ("costeff_entropy", {}, "entropy_threshold", ent, CLASSIFY),
     ("berxit_lte", {}, "lte_th", lte_error, ("lte",)),
     ("berxit_lte", {"lte_semantics": "certainty_above"}, "lte_th", lte_certainty, ("lte",)),
     ("pabee_patience", {"patience": 1}, None, None, CLASSIFY),

@@ -211,10 +211,20 @@ def test_parameter_counts_bert_base_and_every_nlp_baseline_of_the_glue_config():
                 "berxit_alt": base + 12 * offramp, "sdn": base + 11 * offramp,
                 "pabee": base + 11 * clf, "pcee": base + 11 * clf,  # PABEE's exits share the backbone's pooler
                 "eeformer": base + 11 * (6 * d * d + 13 * d + clf)}  # a GLH after blocks 1..11 (tests/test_glh.py)
-    assert set(expected) == set(plan.methods)
+    slender = {"cost_eff": 54_984_984, "cost_eff_8x": 13_920_024}  # pruned widths (tests/test_costeff.py)
+    assert set(expected) | set(slender) == set(plan.methods)
     for name, total in expected.items():
         m = plan.method(name)
         model = MultiExitModel(bb, m["exit_layers"], m["heads"], 2, lte=m["lte"])
+        assert count_params(model) == total, name
+    from eebench.build import build_model
+    from eebench.slender.presets import target_shape
+    from eebench.slender.prune import apply_shape
+
+    for name, total in slender.items():
+        m = plan.method(name)
+        model = build_model({"name": "bert_base_uncased"}, m, 2, pretrained=False)
+        apply_shape(model, target_shape(m["slender"], 12))
         assert count_params(model) == total, name
 
 

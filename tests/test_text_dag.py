@@ -25,7 +25,8 @@ def test_text_ci_config_runs_to_table1(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = tmp_path / "reports" / "text_ci"
     table = (report / "table1.md").read_text()
-    for title in ["Backbone", "DeeBERT", "PABEE", "PCEE-BERT", "BERxiT", "BERxiT (no LTE)", "SDN"]:
+    for title in ["Backbone", "DeeBERT", "PABEE", "PCEE-BERT", "BERxiT", "BERxiT (no LTE)", "SDN", "COST-EFF",
+                  "COST-EFF (8x)"]:
         assert f"| {title} " in table
     assert "MACs (G, paper, real length)" in table and "FLOPs (G, full, real length)" in table
     assert "pads every sample to 64 tokens" in table
@@ -36,6 +37,23 @@ def test_text_ci_config_runs_to_table1(tmp_path):
     curve = pd.read_csv(tmp_path / "results" / "text_ci" / "curves" / "pabee" / "seed0.csv")
     assert set(curve["metric"]) == {"accuracy"} and (curve["score"] == curve["accuracy"]).all()
     assert (report / "fig1_tradeoff.png").stat().st_size > 0
+    # COST-EFF: the TA is one job for both presets; each preset's pruned checkpoint records its shape and events;
+    # its costs are counted on that checkpoint; its table and the Pareto figure are rendered
+    import json
+
+    import torch
+
+    results = tmp_path / "results" / "text_ci"
+    assert not (results / "train" / "cost_eff_8x" / "seed0" / "ta_pred.pt").exists()
+    ckpt = torch.load(results / "train" / "cost_eff_8x" / "seed0" / "prune.pt", weights_only=False)
+    assert ckpt["slender_shape"]["ffn"] == [16] * 4 and ckpt["slender_shape"]["rank"] == 16
+    assert [e["step"] for e in ckpt["slenderise"]["events"]] == [e["planned_step"] for e in ckpt["slenderise"]["events"]]
+    costs = json.loads((results / "costs" / "cost_eff_8x.json").read_text())
+    assert costs["slender_shape"]["heads"] == [1] * 4 and costs["profiler_flops"]["cumulative"]
+    ce = pd.read_csv(report / "costeff.csv")
+    assert set(ce["method"]) == {"cost_eff", "cost_eff_8x"} and (ce["params_vs_backbone"] > 1).all()
+    assert ce["expected_flops_profiler_vs_backbone"].notna().all()
+    assert (report / "fig_costeff_pareto.png").stat().st_size > 0
 
 
 def _glue_folder(root: Path, header: str, rows: list[str]) -> str:

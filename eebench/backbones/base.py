@@ -73,6 +73,12 @@ class Backbone(nn.Module):
         """The backbone's own pooler projection (HF models keep one), for heads that start from a copy of it."""
         return None
 
+    def drop_classifier(self) -> None:
+        """Remove the backbone's own final pooler and classifier (a method brings its own final head)."""
+        from ..errors import fail
+
+        raise fail(f"the {self.family} backbone cannot drop its final classifier", "use a BERT-family backbone")
+
     def component_modules(self) -> dict[str, list[str]]:
         """Component name (``embed``, ``block1``…, ``final``) → submodule names, for per-component cost counting."""
         raise NotImplementedError

@@ -102,11 +102,15 @@ class HFBertBackbone(Backbone):
     def pooler_dense(self):
         return self.model.pooler.dense
 
+    def drop_classifier(self):
+        self.model.pooler = None
+        self.classifier = None
+
     def component_modules(self):
         comps = {"embed": ["model.embeddings"]}
         for i in range(1, self.num_layers + 1):
             comps[f"block{i}"] = [f"model.{self.blocks_name}.{i - 1}"]
-        comps["final"] = ["model.pooler", "classifier"]
+        comps["final"] = ["model.pooler", "classifier"] if self.classifier is not None else []
         return comps
 
 

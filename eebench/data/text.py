@@ -120,6 +120,13 @@ class TextSource:
         for idx in length_buckets(lengths, batch_size, self.bucket, generator):
             yield collate([samples[i] for i in idx.tolist()], pad), self.train.labels[idx]
 
+    def resample_batches(self, backbone, batch_size: int, generator: torch.Generator, size: int) -> Iterable:
+        """``size`` training samples drawn with replacement, in batches (COST-EFF's Taylor-importance pass)."""
+        samples = self._encoded(backbone, self.train)
+        pad = backbone.tokenizer.pad_token_id or 0
+        for idx in torch.randint(len(samples), (max(int(size), 1),), generator=generator).split(batch_size):
+            yield collate([samples[i] for i in idx.tolist()], pad), self.train.labels[idx]
+
     def eval_order(self, backbone) -> torch.Tensor:
         samples = self._encoded(backbone, self.test)
         return torch.sort(torch.tensor([len(s["input_ids"]) for s in samples]), stable=True).indices

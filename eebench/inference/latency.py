@@ -114,7 +114,7 @@ def latency_checkpoint(checkpoint: str | Path, policy: dict[str, Any], device: s
                        passes: int = 50, limit: int | None = None, mode: str = "eager", schedule: str = "overlap",
                        decide: str = "device", threads: int | None = None) -> dict[str, Any]:
     """Table 5 for a checkpoint written by ``eebench train`` on its dataset's evaluation split (first ``limit``)."""
-    from ..build import build_model
+    from ..build import apply_recorded_shape, build_model
     from ..data import load_dataset
     from ..io import load_torch
     from ..provenance import provenance
@@ -129,6 +129,7 @@ def latency_checkpoint(checkpoint: str | Path, policy: dict[str, Any], device: s
     job = ckpt["job"]
     data = load_dataset(job["dataset"])
     model = build_model(job["backbone"], job["method"], data.num_classes)
+    apply_recorded_shape(model, ckpt, f"checkpoint {checkpoint}")  # a width-pruned model (COST-EFF)
     model.load_state_dict(ckpt["model"])
     exit_policy = policy_for_rows(policy["name"], policy.get("params") or {}, model.row_layers)
     xs, ys, n = [], [], 0

@@ -70,6 +70,8 @@ def component_costs(model: MultiExitModel, inputs: Any | None = None) -> dict[st
     modules = dict(model.named_modules())
     groups = {name: [f"m.backbone.{n}" for n in names] for name, names in model.backbone.component_modules().items()}
     groups.update({f"head{i + 1}": [f"m.heads.{i}"] for i in range(len(model.heads))})
+    if model.final_head is not None:  # a method's own final classifier (COST-EFF) in place of the backbone's
+        groups["final"] = ["m.final_head"]
     if model.lte is not None:
         groups["lte"] = ["m.lte", *(f"m.lte_by_width.{w}" for w in model.lte_by_width)]
     out: dict[str, Any] = {}

@@ -25,8 +25,15 @@ NLP_PAPER = [
      "what": "speed-up on GLUE dev, BERT-base", "value": "1.62×", "ours": "speedup"},
     {"paper": "EEformer (journal extension of LGViT), abstract", "method": "eeformer", "task": "sst2",
      "what": "speed-up at 98.5 % of the original's accuracy on SST-2", "value": "3.05×", "ours": "speedup"},
-    {"paper": "COST-EFF (Shen et al., EMNLP 2022), abstract", "method": "costeff", "task": "glue",
-     "what": "1/8 params and 1/19 FLOPs of BERT-base at ≈ 96.5 % of its GLUE performance", "value": "≈ 96.5 %",
+    # COST-EFF's abstract: Pareto-optimal at 1/8 of BERT-base's parameters and 1/19 of its FLOPs at ≈ 96.5 % of its
+    # GLUE performance — read on the 8x preset ([INFERRED] as the paper's 1/8 point) at the run's operating point
+    {"paper": "COST-EFF (Shen et al., EMNLP 2022), abstract", "method": "cost_eff_8x", "task": "glue",
+     "what": "parameters, BERT-base ÷ COST-EFF (8x preset)", "value": "8× (1/8)", "ours": "params_ratio"},
+    {"paper": "COST-EFF (Shen et al., EMNLP 2022), abstract", "method": "cost_eff_8x", "task": "glue",
+     "what": "FLOPs per sample, BERT-base ÷ COST-EFF (torch.profiler, padded; 8x preset)", "value": "19× (1/19)",
+     "ours": "flops_ratio"},
+    {"paper": "COST-EFF (Shen et al., EMNLP 2022), abstract", "method": "cost_eff_8x", "task": "glue",
+     "what": "performance retained of fine-tuned BERT-base on GLUE (8x preset)", "value": "≈ 96.5 %",
      "ours": "retention"},
 ]
 
@@ -106,6 +113,12 @@ def nlp_paper_vs_ours(cells: dict[str, pd.DataFrame], path: str | Path, scale: s
             r = hit.iloc[0]
             if entry["ours"] == "speedup":
                 values.append((task, f"{r['layer_speedup_mean']:.2f}×"))
+            elif entry["ours"] == "params_ratio" and not base.empty:
+                values.append((task, f"{base.iloc[0]['params'] / r['params']:.2f}×"))
+            elif entry["ours"] == "flops_ratio" and not base.empty:
+                col = "expected_flops_profiler_mean"
+                if col in r and col in base.columns and r[col]:
+                    values.append((task, f"{base.iloc[0][col] / r[col]:.2f}× (at {r['setting']})"))
             elif not base.empty:
                 values.append((task, f"{_score(r)[0] / _score(base.iloc[0])[0] * 100:.1f} %"))
         ours = "; ".join(f"{t}: {v}" for t, v in values) if values else "not run in this config"

@@ -10,6 +10,7 @@ from ..io import read_json
 from ..plan import Plan, costs_path, curve_path, latency_path
 from .ablations import ablation_table, figure4
 from .claims import claims_table, has_claims
+from .costeff import costeff_methods, costeff_table
 from .glue import nlp_paper_vs_ours, task_of
 from .paper_vs_ours import paper_vs_ours
 from .style import display_title
@@ -42,6 +43,8 @@ def render_run(plan: Plan, out_dir: str | Path) -> dict[str, pd.DataFrame]:
     if has_claims(plan.methods):
         tables["eeformer_claims"] = claims_table({m: curves[m] for m in plan.methods}, costs, titles, plan.config,
                                                  out_dir, scale)
+    if costeff_methods(plan):
+        tables["costeff"] = costeff_table(plan, curves, costs, titles, out_dir, scale)
     if plan.config.get("latency"):
         latency = read_json(latency_path(run))
         tables["table5"] = table5(latency, titles, out_dir, scale, latency["order"])

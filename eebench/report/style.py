@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import zlib
 
-KNOWN = ["backbone", "lgvit", "sdn", "pabee", "berxit", "vit_ee", "pcee", "deebert", "mlp_normal", "eeformer"]
+KNOWN = ["backbone", "lgvit", "sdn", "pabee", "berxit", "vit_ee", "pcee", "deebert", "mlp_normal", "eeformer",
+         "cost_eff", "cost_eff_8x"]
 PALETTE = ["#000000", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-           "#bcbd22", "#7f7f7f"]
-MARKERS = ["", "o", "s", "^", "D", "v", "P", "X", "*", "h", "<"]
+           "#bcbd22", "#a6761d", "#e7298a", "#7f7f7f"]
+MARKERS = ["", "o", "s", "^", "D", "v", "P", "X", "*", "h", ">", "p", "<"]
 
 
 def method_style(name: str) -> dict:

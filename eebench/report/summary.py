@@ -15,7 +15,7 @@ METRICS = ["accuracy", "layer_speedup", "expected_macs_paper", "expected_macs_fu
 # (``score``; curves without it score by accuracy) and text's per-sample costs at real length
 OPTIONAL = ["layer_speedup_as_coded", "score", "expected_macs_paper_real", "expected_macs_full_real",
             "head_aware_speedup_paper_real", "head_aware_speedup_full_real", "expected_flops_full_real",
-            "expected_flops_full"]
+            "expected_flops_full", "expected_flops_profiler"]  # the last: COST-EFF's torch.profiler count
 
 
 def score_column(curve: pd.DataFrame) -> str:

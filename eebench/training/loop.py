@@ -58,8 +58,13 @@ def trainable_parameters(model, loss, train: str, keep_grads: bool = False):
 
 def load_init(model, path) -> None:
     """Start from a previous stage — of this method, or of another one whose model lacks some of these heads (e.g.
-    DeeBERT's stage 2 on the fine-tuned backbone): heads absent from the checkpoint keep their fresh init."""
-    missing, unexpected = model.load_state_dict(load_torch(path)["model"], strict=False)
+    DeeBERT's stage 2 on the fine-tuned backbone): heads absent from the checkpoint keep their fresh init. A
+    width-pruned checkpoint first rebuilds its recorded shape (COST-EFF's recovery stages)."""
+    from ..build import apply_recorded_shape
+
+    ckpt = load_torch(path)
+    apply_recorded_shape(model, ckpt, f"checkpoint {path}")
+    missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)
     backbone_missing = [k for k in missing if k.startswith("backbone.")]
     if unexpected or backbone_missing:
         raise fail(f"checkpoint {path} does not fit this model ({len(backbone_missing)} backbone weights missing, "
@@ -96,19 +101,67 @@ class TrainStep(nn.Module):
         self.model, self.loss_fn = model, loss_fn
 
     def forward(self, x, y, frozen: bool):
-        out = self.model(x, frozen_backbone=frozen, with_teacher=self.loss_fn.needs_teacher)
+        out = self.model(x, frozen_backbone=frozen, with_teacher=self.loss_fn.needs_teacher,
+                         with_hidden=getattr(self.loss_fn, "needs_hidden", False))
         return self.loss_fn(out, y), out.stacked().detach()
+
+
+def attach_teacher(loss_fn, teacher, device):
+    """Losses that distil from another stage's model (COST-EFF) get it, loaded from the checkpoint ``teacher`` (or
+    already loaded), frozen. Returns the teacher model (None where the loss needs none)."""
+    if not getattr(loss_fn, "needs_teacher_model", False):
+        return None
+    if not teacher:
+        raise fail(f"loss {loss_fn.name!r} distils from a teacher, but the stage names none",
+                   "add teacher: <stage> (or <method>:<stage>) to the stage in the recipe")
+    if isinstance(teacher, (str, Path)):
+        from ..build import load_model
+
+        teacher = load_model(teacher).to(device)
+    loss_fn.attach_teacher(teacher)
+    return teacher
+
+
+def mean_row_score(model, data, batch_size: int, precision) -> float:
+    """Mean over rows (every exit and the final classifier) of the task metric on the evaluation split: COST-EFF's
+    "best average per-layer dev score" checkpoint selection."""
+    from ..evaluate import exit_logits
+    from ..metrics import get_metric
+
+    logits, labels, _ = exit_logits(model, data, batch_size, precision)
+    metric = get_metric(data.metric)
+    return float(sum(metric.score(row.argmax(-1).numpy(), labels.numpy()) for row in logits) / len(logits))
+
+
+def slender_record(model) -> dict[str, Any]:
+    """What a checkpoint of a width-pruned model adds: its shape, so loading rebuilds it."""
+    from ..slender.prune import is_pruned, shape_of
+
+    if getattr(model.backbone, "family", None) != "bert" or not is_pruned(model):
+        return {}
+    return {"slender_shape": shape_of(model)}
 
 
 def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = None, progress: bool | None = None,
                 logits_out: str | Path | None = None, eval_batch_size: int = 256, epochs_csv: str | Path | None = None,
-                tensorboard_dir: str | Path | None = None, started: float | None = None):
+                tensorboard_dir: str | Path | None = None, started: float | None = None,
+                teacher: str | Path | None = None):
     """Train one stage described by ``job`` (see ``eebench.plan.train_job``) and write its checkpoint to ``out``;
     with ``logits_out`` also evaluate the trained model once into its exit-logit cache (same process, no reload).
     Under torchrun every rank runs this; see ``distributed`` for what keeps it equal to one process. ``started``: when
-    this stage's startup began (default: the process start; a process training several stages passes its own)."""
+    this stage's startup began (default: the process start; a process training several stages passes its own).
+    ``teacher``: the checkpoint a distillation loss reads (a stage's ``teacher:``). A stage with ``slenderise:``
+    is COST-EFF's pruning run (``eebench.slender.train``)."""
     out = Path(out)
     stage, method = job["stage"], job["method"]
+    if stage.get("slenderise"):
+        from ..slender.train import train_slender_stage
+
+        return train_slender_stage(job, out, init=init, teacher=teacher, logits_out=logits_out,
+                                   eval_batch_size=eval_batch_size, epochs_csv=epochs_csv, started=started)
+    select = stage.get("select")
+    if select not in (None, "best_mean_row"):
+        raise fail(f"stage option select={select!r} is not valid", "use best_mean_row or leave it out")
     torch.set_num_threads(int(job.get("threads", 1)))
     gen = seed_everything(int(job["seed"]))
     data = load_dataset(job["dataset"])
@@ -119,6 +172,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
     loss_fn = build_loss(stage["loss"], model, stage.get("loss_params"))
     model.to(device)
     loss_fn.to(device)
+    attach_teacher(loss_fn, teacher, device)
     freeze = stage.get("freeze", "requires_grad")
     if freeze not in ("requires_grad", "optimizer"):
         raise fail(f"stage option freeze={freeze!r} is not valid", "use requires_grad or optimizer")
@@ -134,6 +188,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
     resume_path = out.with_name(out.name + ".resume")
     log: list[dict[str, Any]] = []
     start_epoch = 0
+    best: dict[str, Any] = {}
     if resume_path.exists():
         state = load_torch(resume_path)
         if state.get("spec_hash") == key:
@@ -143,6 +198,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
             sched.load_state_dict(state["scheduler"])
             gen.set_state(state["generator"])
             log, start_epoch = state["log"], state["epoch"]
+            best = state.get("best") or {}
             if dist.is_main():
                 print(f"resuming {method['name']}/{stage['name']} from epoch {start_epoch}", flush=True)
     monitor = TrainingMonitor(epochs_csv, tensorboard_dir, enabled=dist.is_main(), rows=log, started=started)
@@ -185,14 +241,23 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
         row = {"epoch": epoch + 1, "loss": total / seen, "train_acc_final": correct / seen,
                "seconds": round(time.time() - t0, 3), "lr": sched.get_last_lr()[0],
                **{f"loss_exit_L{layer}": s_ / seen for layer, s_ in zip(rows, exit_sums)}}
+        if select:  # keep the epoch with the best mean per-row dev score (COST-EFF's recovery)
+            row["dev_mean_row_score"] = mean_row_score(model, data, eval_batch_size, job.get("precision"))
+            if not best or row["dev_mean_row_score"] > best["score"]:
+                best = {"score": row["dev_mean_row_score"], "epoch": epoch + 1,
+                        "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
         monitor.epoch(row, int(seen))
         log = monitor.rows
         bar.set_postfix(loss=f"{total / seen:.4f}")
         if dist.is_main():
             save_torch(resume_path, {"spec_hash": key, "model": model.state_dict(), "loss": loss_fn.state_dict(),
                                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                     "generator": gen.get_state(), "log": log, "epoch": epoch + 1})
+                                     "generator": gen.get_state(), "log": log, "epoch": epoch + 1, "best": best})
         dist.barrier()
+    if best:
+        model.load_state_dict(best["model"])
+        if dist.is_main():
+            print(f"kept epoch {best['epoch']} (mean per-row dev score {best['score']:.4f})", flush=True)
     if logits_out:
         from ..evaluate import write_cache
 
@@ -205,7 +270,8 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
     timing = monitor.report_timing()
     if dist.is_main():
         save_torch(out, {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "job": job, "log": log,
-                         "spec_hash": key,
+                         "spec_hash": key, **slender_record(model),
+                         **({"selected_epoch": best["epoch"]} if best else {}),
                          "provenance": provenance(device=str(device), seed=job["seed"],
                                                   precision=job.get("precision", "fp32"), timing=timing,
                                                   world_size=dist.world_size())})

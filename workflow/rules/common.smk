@@ -9,6 +9,7 @@ from eebench.measure.wallclock import latency_spec
 from eebench.plan import (Plan, architecture, costs_path, curve_path, expand_grid, latency_path, logits_path,
                           store_path, train_path)
 from eebench.report.claims import has_claims
+from eebench.report.costeff import costeff_methods
 from eebench.smoke import smoke_run_name
 
 try:  # a config error is one line at DAG-build time (`snakemake -n`), not a traceback
@@ -57,13 +58,22 @@ def model_spec(run, method):
     return {"dataset": p.config["dataset"], "backbone": p.config["backbone"], "method": architecture(p.method(method))}
 
 
+def costed_checkpoint(run, method):
+    """The checkpoint a method's costs are counted on: a width-pruned method's final one (None: the built model)."""
+    p = PLANS[run]
+    return p.final_checkpoint(method, p.seeds[0]) if p.method(method).get("slender") else None
+
+
 def report_outputs(run):
     p = PLANS[run]
     tables = ["table1"] + [t for t, rows in p.tables.items() if rows and not t.startswith("fig")]
     tables += ["table5"] if p.config.get("latency") else []
     tables += ["eeformer_claims"] if has_claims(p.methods) else []
+    tables += ["costeff"] if costeff_methods(p) else []
     outs = expand(f"reports/{run}/{{t}}.{{ext}}", t=tables, ext=["md", "csv", "tex"])
     outs += [f"reports/{run}/fig1_tradeoff.png", f"reports/{run}/fig1_tradeoff.pdf", f"reports/{run}/paper_vs_ours.md"]
+    if costeff_methods(p):
+        outs += [f"reports/{run}/fig_costeff_pareto.png", f"reports/{run}/fig_costeff_pareto.pdf"]
     if p.tables.get("fig4"):
         outs += [f"reports/{run}/fig4_num_exits.png", f"reports/{run}/fig4_num_exits.pdf"]
     if p.config.get("latency"):

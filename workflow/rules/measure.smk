@@ -9,11 +9,15 @@ for _run, _plan in PLANS.items():
     rule:
         name:
             f"costs{_tag}"
+        input:
+            # a width-pruned method (COST-EFF) is counted on its trained checkpoint, whose shape it records
+            [c for c in (costed_checkpoint(_run, m) for m in _costed) if c],
         output:
             [costs_path(_run, c) for c in _costed],
         params:
             # what the counts depend on: the architectures (not training), so editing training reruns nothing here
-            spec=as_json({"run": _run, "items": [model_spec(_run, c) for c in _costed]}),
+            spec=as_json({"run": _run, "items": [{**model_spec(_run, c), "checkpoint": costed_checkpoint(_run, c)}
+                                                 for c in _costed]}),
         log:
             f"results/{_run}/logs/costs.log",
         resources:

@@ -14,15 +14,23 @@ def init_checkpoint(wc):
     return [train_path(wc.run, prev[0], wc.seed, prev[1])] if prev else []
 
 
+def teacher_checkpoint(wc):
+    """The stage a distillation loss reads (COST-EFF: the fine-tuned backbone, then the TA)."""
+    prev = PLANS[wc.run].teacher_stage(wc.method, wc.stage)
+    return [train_path(wc.run, prev[0], wc.seed, prev[1])] if prev else []
+
+
 rule train:
     input:
         init=init_checkpoint,
+        teacher=teacher_checkpoint,
     output:
         checkpoint=train_path("{run}", "{method}", "{seed}", "{stage}"),
         logits=logits_path("{run}", "{method}", "{seed}", "{stage}"),
     params:
         spec=lambda wc: as_json(PLANS[wc.run].train_job(wc.method, int(wc.seed), wc.stage)),
         init=lambda wc, input: f"--init {input.init[0]}" if input.init else "",
+        teacher=lambda wc, input: f"--teacher {input.teacher[0]}" if input.teacher else "",
         eval_batch=lambda wc: PLANS[wc.run].config["training"]["eval_batch_size"],
         tensorboard="results/{run}/logs/tensorboard/{method}/seed{seed}/{stage}",
     log:
@@ -35,15 +43,18 @@ rule train:
         **res("train", "gpu"),
         gpu=lambda wc: train_devices(wc.run),
     shell:
-        "eebench train --spec {params.spec:q} --out {output.checkpoint} {params.init} --logits {output.logits} "
+        "eebench train --spec {params.spec:q} --out {output.checkpoint} {params.init} {params.teacher} "
+        "--logits {output.logits} "
         "--eval-batch-size {params.eval_batch} --epochs-csv {log.epochs} --tensorboard {params.tensorboard} "
         "--nproc {resources.gpu} > {log.log} 2>&1"
 
 
 def group_item(run, method, seed, stage):
     prev = PLANS[run].init_stage(method, stage)
+    teacher = PLANS[run].teacher_stage(method, stage)
     return {"job": PLANS[run].train_job(method, seed, stage), "out": train_path(run, method, seed, stage),
             "init": train_path(run, prev[0], seed, prev[1]) if prev else None,
+            "teacher": train_path(run, teacher[0], seed, teacher[1]) if teacher else None,
             "logits": logits_path(run, method, seed, stage), "epochs_csv": epochs_csv_path(run, method, seed, stage),
             "tensorboard": f"results/{run}/logs/tensorboard/{method}/seed{seed}/{stage}"}
 
@@ -62,7 +73,7 @@ for _run, _groups in GROUPS.items():
             name:
                 f"train_group{_tag}_{_group.replace('-', '_')}"
             input:
-                sorted({i["init"] for i in _items if i["init"] and i["init"] not in _made}),
+                sorted({i[k] for i in _items for k in ("init", "teacher") if i[k] and i[k] not in _made}),
             output:
                 [i["out"] for i in _items] + [i["logits"] for i in _items],
             params:

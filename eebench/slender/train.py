@@ -1,0 +1,162 @@
+"""COST-EFF's collaborative slenderisation stage (spec methods §7.2 step 3): one training run of the student
+(initialised from the TA, teacher = the TA) during which ``PruneSchedule`` events physically narrow it.
+
+Each event: Taylor importance of every head and FFN neuron under the all-exit Taylor loss (dropout off, a
+with-replacement resample of ``taylor_proportion`` × N training samples), keep the top heads/neurons per layer, SVD
+the word embedding to the event's rank, then a fresh AdamW at the restored learning rate. Between events the loss is
+``costeff_distill`` with its hidden-only / prediction+hidden phases. One process (no data parallelism). The
+checkpoint records the pruned shape and every event (step, widths, learning rate) for provenance.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..build import build_model
+from ..data import load_dataset
+from ..device import resolve_device, to_device
+from ..errors import fail
+from ..io import save_torch
+from ..provenance import provenance
+from ..training.loop import attach_teacher, batches, load_init, seed_everything, slender_record, spec_hash
+from ..training.losses import build_loss
+from ..training.monitor import TrainingMonitor
+from .presets import resolve_target
+from .prune import blocks, dims, factorise_embedding, embedding_rank, prune_ffn, prune_heads
+from .schedule import PruneSchedule
+from .taylor import taylor_importance, top_k
+
+OPTIONS = {"target", "prune_rate", "repr_prop", "restore", "taylor_proportion", "taylor_batch_size"}
+
+
+def warmup_linear(optimizer, warmup: int, total: int):
+    """HF's get_linear_schedule_with_warmup: ramp over ``warmup`` steps, then linear decay to 0 at ``total``."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return step / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def prune_event(model, event, scores) -> None:
+    """Narrow every layer to the event's widths, keeping the highest-scoring heads and neurons; SVD the embedding."""
+    for layer, s in zip(blocks(model), scores):
+        if event.heads < layer.attention.self.num_attention_heads:
+            prune_heads(layer, top_k(s["heads"], event.heads))
+        if event.ffn < layer.intermediate.dense.out_features:
+            prune_ffn(layer, top_k(s["ffn"], event.ffn))
+    if event.rank < (embedding_rank(model) or dims(model)["hidden"]):
+        factorise_embedding(model, event.rank)
+
+
+def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher=None, logits_out=None,
+                        eval_batch_size: int = 256, epochs_csv=None, started: float | None = None):
+    import os
+
+    out = Path(out)
+    stage, method = job["stage"], job["method"]
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise fail("COST-EFF's pruning stage runs in one process", "train it with one device (resources.train.gpu: 1)")
+    opts = dict(stage["slenderise"])
+    unknown = set(opts) - OPTIONS
+    if unknown:
+        raise fail(f"slenderise option(s) {sorted(unknown)} are unknown", f"use {sorted(OPTIONS)}")
+    torch.set_num_threads(int(job.get("threads", 1)))
+    gen = seed_everything(int(job["seed"]))
+    data = load_dataset(job["dataset"])
+    if not hasattr(data, "resample_batches"):
+        raise fail("COST-EFF's slenderisation runs on text data sets", "use a GLUE data set")
+    model = build_model(job["backbone"], method, data.num_classes)
+    if init:
+        load_init(model, init)
+    device = resolve_device(job.get("device"))
+    model.to(device)
+    d = dims(model)
+    target = resolve_target(opts.get("target"), job["backbone"], method["name"])
+    loss_fn = build_loss(stage["loss"], model, stage.get("loss_params"))
+    taylor_fn = build_loss("costeff_taylor", model)
+    for fn in (loss_fn, taylor_fn):
+        fn.to(device)
+        teacher = attach_teacher(fn, teacher, device) or teacher  # loaded once, shared by both losses
+    bs, epochs = int(stage["batch_size"]), int(stage["epochs"])
+    steps_per_epoch = math.ceil(data.train_size / bs)
+    sched = PruneSchedule(d["heads"], d["ffn"], d["hidden"], target, steps_per_epoch, epochs,
+                          prune_rate=opts.get("prune_rate", "auto"), repr_prop=float(opts.get("repr_prop", 0.7)),
+                          lr=float(stage["lr"]), restore=float(opts.get("restore", 0.12)))
+    events = sched.events()
+    taylor_size = int(round(float(opts.get("taylor_proportion", 1.0)) * data.train_size))
+    taylor_bs = int(opts.get("taylor_batch_size", bs))
+    done: list[dict[str, Any]] = []
+
+    def new_optimizer(k: int):
+        opt = torch.optim.AdamW(model.parameters(), lr=sched.lr_after(k), weight_decay=float(stage.get("weight_decay", 0.0)),
+                                betas=(0.9, 0.999), eps=1e-8)
+        return opt, warmup_linear(opt, sched.warmup(), sched.prune_step)
+
+    def run_event(event, step: int, late: bool):
+        nonlocal opt, lr_sched
+        t0 = time.time()
+        scores = taylor_importance(model, taylor_fn, data.resample_batches(model.backbone, taylor_bs, gen, taylor_size),
+                                   device)
+        prune_event(model, event, scores)
+        model.to(device)
+        opt, lr_sched = new_optimizer(event.index)
+        done.append({"event": event.index, "planned_step": event.step, "step": step, "late": late,
+                     "heads": event.heads, "ffn": event.ffn, "rank": event.rank, "lr": sched.lr_after(event.index),
+                     "kept_heads": [layer.attention.self.kept_heads for layer in blocks(model)],
+                     "seconds": round(time.time() - t0, 3)})
+        print(f"pruning event {event.index}/{len(events)} at step {step}: heads {event.heads}, FFN {event.ffn}, "
+              f"rank {event.rank}, lr {sched.lr_after(event.index):.3g}", flush=True)
+
+    opt, lr_sched = new_optimizer(0)
+    pending = list(events)
+    monitor = TrainingMonitor(epochs_csv, None, rows=[], started=started)
+    step = 0
+    for epoch in range(epochs):
+        model.train()
+        t0, total, seen = time.time(), 0.0, 0
+        for x, y in batches(data, model.backbone, bs, gen):
+            while pending and pending[0].step <= step:
+                run_event(pending.pop(0), step, late=False)
+                model.train()
+            monitor.step_started()
+            hidden_only = sched.hidden_only(step)
+            loss_fn.use_prediction, loss_fn.use_hidden = not hidden_only, True
+            x, y = to_device(x, device), y.to(device)
+            loss = loss_fn(model(x, with_hidden=True), y)
+            if not torch.isfinite(loss):
+                raise fail(f"training loss became {loss.item()} in {method['name']}/{stage['name']} at step {step + 1}",
+                           "lower the learning rate or check the data")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if stage.get("grad_clip"):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), float(stage["grad_clip"]))
+            opt.step()
+            lr_sched.step()
+            total, seen, step = total + loss.item() * len(y), seen + len(y), step + 1
+        monitor.epoch({"epoch": epoch + 1, "loss": total / max(seen, 1), "seconds": round(time.time() - t0, 3),
+                       "lr": lr_sched.get_last_lr()[0], "events_done": len(done)}, seen)
+    for event in pending:  # the last event lands on the final step; a too-short stage ends with the rest
+        run_event(event, step, late=event.step > step)
+    if logits_out:
+        from ..evaluate import write_cache
+
+        t0 = time.time()
+        info = write_cache(model, data, logits_out, eval_batch_size, job.get("precision"))
+        monitor.evaluated(info["row_layers"], info["row_accuracy"], time.time() - t0)
+        print("per-row accuracy:", ", ".join(f"L{l}: {a:.4f}" for l, a in zip(info["row_layers"],
+                                                                             info["row_accuracy"])), flush=True)
+    timing = monitor.report_timing()
+    save_torch(out, {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "job": job, "log": monitor.rows,
+                     "spec_hash": spec_hash(job), **slender_record(model),
+                     "slenderise": {"target": target, "prune_step": sched.prune_step, "events": done,
+                                    "prune_rate": opts.get("prune_rate", "auto"), "taylor_samples": taylor_size},
+                     "provenance": provenance(device=str(device), seed=job["seed"],
+                                              precision=job.get("precision", "fp32"), timing=timing)})
+    monitor.close()
+    return monitor.rows
