@@ -294,6 +294,7 @@ def cmd_plan(args) -> None:
               + (f", {len(plan.all_methods) - len(plan.methods)} ablation variants × seeds {plan.ablation_seeds}"
                  if plan.tables else "")
               + "; jobs " + ", ".join(f"{r} {n}" for r, n in b["jobs"].items())
+              + shared_note(plan)
               + (f"; ≈ {hours:.1f} GPU-h, wall ≈ {b['wall_hours']['serial']:.1f} h one job at a time / "
                  f"≥ {b['wall_hours']['critical_path']:.1f} h critical path ({b['devices']} GPU"
                  f"{'s' if b['devices'] > 1 else ''} per training job)"
@@ -307,6 +308,13 @@ def cmd_plan(args) -> None:
     print("total jobs: " + ", ".join(f"{r} {n}" for r, n in totals.items())
           + f"; ≈ {hours_total:.1f} GPU-hours (assumed training throughput img/s per GPU: "
           + ", ".join(f"{k} {v:g}" for k, v in THROUGHPUT.items()) + "; see eebench/budget.py)")
+
+
+def shared_note(plan) -> str:
+    """How many training stages run in shared processes (Plan.train_groups), for `eebench plan`."""
+    groups = plan.train_groups()
+    stages = sum(len(jobs) for jobs in groups.values())
+    return f" ({stages} of the train stages in {len(groups)} shared processes)" if groups else ""
 
 
 def cmd_smoke(args) -> None:
