@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import warnings
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 
 from .errors import EEBenchError, fail
 
@@ -113,7 +114,8 @@ def cmd_train(args) -> None:
 
 
 def cmd_train_group(args) -> None:
-    """Several stages in one process, in the given order (eebench.plan.Plan.train_groups): one startup for all."""
+    """Several stages in one process, in the given order (eebench.plan.Plan.train_groups): one startup for all. Each
+    stage's output goes to its own log (``log``), as if it were its own job; the group's log keeps one line per stage."""
     import os
     import time
 
@@ -122,7 +124,7 @@ def cmd_train_group(args) -> None:
 
         relaunch(args.nproc, sys.argv[1:] if args.argv is None else args.argv)
     from .training.distributed import is_main, shutdown
-    from .training.loop import train_stage
+    from .training.loop import resume_file, train_stage
 
     spec = _json_arg(args.spec)
     try:
@@ -130,13 +132,42 @@ def cmd_train_group(args) -> None:
             job = item["job"]
             if is_main():
                 print(f"== {job['method']['name']} seed {job['seed']} stage {job['stage']['name']} "
-                      f"({i + 1} of {len(spec['jobs'])})", flush=True)
-            train_stage(job, item["out"], init=item.get("init"), logits_out=item["logits"],
-                        eval_batch_size=spec.get("eval_batch_size", 256), epochs_csv=item.get("epochs_csv"),
-                        tensorboard_dir=item.get("tensorboard"), started=None if i == 0 else time.time(),
-                        teacher=item.get("teacher"))
+                      f"({i + 1} of {len(spec['jobs'])})" + (f": {item['log']}" if item.get("log") else ""), flush=True)
+            with _output_to(item.get("log") if is_main() else None):
+                train_stage(job, item["out"], init=item.get("init"), logits_out=item["logits"],
+                            eval_batch_size=spec.get("eval_batch_size", 256), epochs_csv=item.get("epochs_csv"),
+                            tensorboard_dir=item.get("tensorboard"), started=None if i == 0 else time.time(),
+                            keep_resume=True, teacher=item.get("teacher"))
+        if is_main():
+            for item in spec["jobs"]:
+                resume_file(item["out"]).unlink(missing_ok=True)
     finally:
         shutdown()
+
+
+@contextmanager
+def _output_to(path):
+    """Send this process's stdout and stderr (file descriptors too: library and C-level output) to ``path``."""
+    if not path:
+        yield
+        return
+    import os
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(path, "w", buffering=1) as fh, redirect_stdout(fh), redirect_stderr(fh):
+            os.dup2(fh.fileno(), 1)
+            os.dup2(fh.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
 
 
 def cmd_evaluate(args) -> None:
@@ -291,6 +322,7 @@ def cmd_plan(args) -> None:
               + (f", {len(plan.all_methods) - len(plan.methods)} ablation variants × seeds {plan.ablation_seeds}"
                  if plan.tables else "")
               + "; jobs " + ", ".join(f"{r} {n}" for r, n in b["jobs"].items())
+              + shared_note(plan)
               + (f"; ≈ {hours:.1f} GPU-h, wall ≈ {b['wall_hours']['serial']:.1f} h one job at a time / "
                  f"≥ {b['wall_hours']['critical_path']:.1f} h critical path ({b['devices']} GPU"
                  f"{'s' if b['devices'] > 1 else ''} per training job)"
@@ -304,6 +336,13 @@ def cmd_plan(args) -> None:
     print("total jobs: " + ", ".join(f"{r} {n}" for r, n in totals.items())
           + f"; ≈ {hours_total:.1f} GPU-hours (assumed training throughput img/s per GPU: "
           + ", ".join(f"{k} {v:g}" for k, v in THROUGHPUT.items()) + "; see eebench/budget.py)")
+
+
+def shared_note(plan) -> str:
+    """How many training stages run in shared processes (Plan.train_groups), for `eebench plan`."""
+    groups = plan.train_groups()
+    stages = sum(len(jobs) for jobs in groups.values())
+    return f" ({stages} of the train stages in {len(groups)} shared processes)" if groups else ""
 
 
 def cmd_smoke(args) -> None:
@@ -476,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train-group", help="(DAG step) train several stages one after another in one process")
     s.add_argument("--spec", required=True,
-                   help='{"eval_batch_size": N, "jobs": [{"job", "out", "init", "logits", "epochs_csv", "tensorboard"}]}')
+                   help='{"eval_batch_size": N, "jobs": [{"job", "out", "init", "logits", "log", "epochs_csv", '
+                        '"tensorboard"}]}')
     s.add_argument("--nproc", type=int, default=1, help="data-parallel processes (see train)")
     s.set_defaults(func=cmd_train_group, argv=None)
 

@@ -116,18 +116,21 @@ def test_bad_device_count_is_one_clear_error(gpu):
         Plan({**cfg, "resources": {"train": {"gpu": gpu}}})
 
 
-def test_stages_trained_in_one_process_equal_separate_jobs(tmp_path):
-    """eebench train-group (ablation shares): a stage trained after another in the same process, and one that starts
-    from the previous stage's checkpoint, are bit-identical to the same stages trained on their own."""
+def test_stages_trained_in_one_process_equal_separate_jobs(tmp_path, capfd):
+    """eebench train-group (shared processes): a stage trained after another in the same process, and one that starts
+    from the previous stage's checkpoint, are bit-identical to the same stages trained on their own; each stage's
+    output goes to its own log, as a job of its own would write it."""
     from eebench.cli import main
 
     first = {**JOB, "stage": {**JOB["stage"], "loss": "weighted", "epochs": 1}}
     second = {**JOB, "seed": 2, "stage": {**JOB["stage"], "name": "s2", "train": "heads", "init": "s", "epochs": 1}}
     items = [{"job": first, "out": str(tmp_path / "g1.pt"), "logits": str(tmp_path / "g1.npz"), "init": None,
-              "epochs_csv": str(tmp_path / "g1.csv")},
+              "epochs_csv": str(tmp_path / "g1.csv"), "log": str(tmp_path / "logs" / "g1.log")},
              {"job": second, "out": str(tmp_path / "g2.pt"), "logits": str(tmp_path / "g2.npz"),
-              "init": str(tmp_path / "g1.pt"), "epochs_csv": str(tmp_path / "g2.csv")}]
+              "init": str(tmp_path / "g1.pt"), "epochs_csv": str(tmp_path / "g2.csv"),
+              "log": str(tmp_path / "logs" / "g2.log")}]
     assert main(["train-group", "--spec", json.dumps({"jobs": items, "eval_batch_size": 128})]) == 0
+    group_out = capfd.readouterr().out
     loop.train_stage(first, tmp_path / "a1.pt", progress=False)
     loop.train_stage(second, tmp_path / "a2.pt", init=tmp_path / "a1.pt", progress=False)
     for g, a in (("g1.pt", "a1.pt"), ("g2.pt", "a2.pt")):
@@ -136,3 +139,65 @@ def test_stages_trained_in_one_process_equal_separate_jobs(tmp_path):
     assert (tmp_path / "g2.csv").read_text().count("\n") == 2
     startup = load_torch(tmp_path / "g2.pt")["provenance"]["timing"]["startup_s"]
     assert startup < load_torch(tmp_path / "g1.pt")["provenance"]["timing"]["startup_s"]  # no second import
+    for k in (1, 2):
+        log = (tmp_path / "logs" / f"g{k}.log").read_text()
+        timing = json.loads(next(line for line in log.splitlines() if line.startswith("timing: "))[8:])
+        assert timing == load_torch(tmp_path / f"g{k}.pt")["provenance"]["timing"]
+    assert "timing: " not in group_out and group_out.count("== m seed ") == 2
+    assert not list(tmp_path.glob("*.resume"))  # the finished share leaves no resume state
+
+
+def test_rerun_share_keeps_the_stages_a_killed_process_finished(tmp_path, monkeypatch):
+    """A share killed in its second stage: the rerun re-evaluates the finished first stage from its kept resume state
+    (no training epoch, same weights) and resumes the second where it stopped."""
+    from eebench.cli import main
+
+    first = {**JOB, "stage": {**JOB["stage"], "epochs": 1}}
+    second = {**JOB, "stage": {**JOB["stage"], "name": "s2", "epochs": 2}}
+    items = [{"job": j, "out": str(tmp_path / f"{j['stage']['name']}.pt"), "init": None,
+              "logits": str(tmp_path / f"{j['stage']['name']}.npz")} for j in (first, second)]
+    spec = ["train-group", "--spec", json.dumps({"jobs": items, "eval_batch_size": 128})]
+    calls, real = [], loop.batches
+
+    def killed_in_stage_two(data, backbone, bs, gen):
+        calls.append(1)
+        if len(calls) == 3:  # stage s: epoch 1; stage s2: epoch 1, then killed at the start of epoch 2
+            raise KeyboardInterrupt
+        return real(data, backbone, bs, gen)
+
+    monkeypatch.setattr(loop, "batches", killed_in_stage_two)
+    assert main(spec) == 130
+    weights = load_torch(tmp_path / "s.pt")["model"]
+    for out in ("s.pt", "s2.pt"):  # what the scheduler does with the outputs of a failed job
+        (tmp_path / out).unlink(missing_ok=True)
+    calls.clear()
+    monkeypatch.setattr(loop, "batches", lambda *a: calls.append(1) or real(*a))
+    assert main(spec) == 0
+    assert len(calls) == 1  # only the second stage's last epoch trained again
+    again = load_torch(tmp_path / "s.pt")["model"]
+    assert all(torch.equal(weights[k], again[k]) for k in weights)
+    assert [r["epoch"] for r in load_torch(tmp_path / "s2.pt")["log"]] == [1, 2]
+    assert not list(tmp_path.glob("*.resume"))
+
+
+def test_default_run_trains_its_stages_in_a_few_shared_processes():
+    """config/default.yaml: the main methods (training.jobs) and the ablation variants (ablations.jobs) in 2 shares
+    each; every stage trained once, after the stage it starts from; a run on several devices per job keeps one job per
+    main stage (DDP jobs are not grouped)."""
+    from eebench.plan import Plan, load_config
+
+    plan = Plan(load_config(REPO / "config" / "default.yaml"))
+    groups = plan.train_groups()
+    assert sorted(groups) == ["ablations-1", "ablations-2", "methods-1", "methods-2"]
+    jobs = [j for share in groups.values() for j in share]
+    assert len(jobs) == len(set(jobs))
+    owned = {(plan.stage_owner(m, st["name"]), s) for m in plan.all_methods for st in plan.method(m)["stages"]
+             for s in (plan.seeds if "variant_of" not in plan.method(m) else plan.ablation_seeds)}
+    assert {((m, st), s) for m, s, st in jobs} == owned  # every stage of the run, nothing else
+    where = {(m, s, st): (g, i) for g, share in groups.items() for i, (m, s, st) in enumerate(share)}
+    for (m, s, st), (g, i) in where.items():
+        prev = plan.init_stage(m, st)
+        if prev:  # the stage it starts from: earlier in the same share
+            assert where[(prev[0], s, prev[1])][0] == g and where[(prev[0], s, prev[1])][1] < i, (m, st)
+    ddp = Plan({**plan.config, "resources": {"train": {"gpu": 2}}})
+    assert sorted(ddp.train_groups()) == ["ablations-1", "ablations-2"]

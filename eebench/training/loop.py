@@ -34,6 +34,12 @@ def batches(data, backbone, batch_size: int, generator: torch.Generator):
     return data.train_batches(backbone, batch_size, generator)
 
 
+def resume_file(out: str | Path) -> Path:
+    """The per-epoch resume state of the stage whose checkpoint is ``out``."""
+    out = Path(out)
+    return out.with_name(out.name + ".resume")
+
+
 def spec_hash(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -145,13 +151,16 @@ def slender_record(model) -> dict[str, Any]:
 def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = None, progress: bool | None = None,
                 logits_out: str | Path | None = None, eval_batch_size: int = 256, epochs_csv: str | Path | None = None,
                 tensorboard_dir: str | Path | None = None, started: float | None = None,
-                teacher: str | Path | None = None):
+                teacher: str | Path | None = None, keep_resume: bool = False):
     """Train one stage described by ``job`` (see ``eebench.plan.train_job``) and write its checkpoint to ``out``;
     with ``logits_out`` also evaluate the trained model once into its exit-logit cache (same process, no reload).
     Under torchrun every rank runs this; see ``distributed`` for what keeps it equal to one process. ``started``: when
     this stage's startup began (default: the process start; a process training several stages passes its own).
     ``teacher``: the checkpoint a distillation loss reads (a stage's ``teacher:``). A stage with ``slenderise:``
-    is COST-EFF's pruning run (``eebench.slender.train``)."""
+    is COST-EFF's pruning run (``eebench.slender.train``).
+    ``keep_resume``: leave the resume file of the finished stage (a process training several stages removes them when
+    all are done, so a killed process does not retrain the stages it had finished: the scheduler deletes their
+    checkpoints, the rerun only re-evaluates them)."""
     out = Path(out)
     stage, method = job["stage"], job["method"]
     if stage.get("slenderise"):
@@ -185,7 +194,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
     steps_per_epoch = math.ceil(data.train_size / bs)
     sched = linear_schedule(opt, steps_per_epoch * epochs, float(stage.get("warmup_ratio", 0.0)))
     key = spec_hash(job)
-    resume_path = out.with_name(out.name + ".resume")
+    resume_path = resume_file(out)
     log: list[dict[str, Any]] = []
     start_epoch = 0
     best: dict[str, Any] = {}
@@ -275,7 +284,8 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
                          "provenance": provenance(device=str(device), seed=job["seed"],
                                                   precision=job.get("precision", "fp32"), timing=timing,
                                                   world_size=dist.world_size())})
-        resume_path.unlink(missing_ok=True)
+        if not keep_resume:
+            resume_path.unlink(missing_ok=True)
     monitor.close()
     dist.barrier()
     return log

@@ -16,11 +16,20 @@ try:  # a config error is one line at DAG-build time (`snakemake -n`), not a tra
     PLANS = {name: Plan(cfg) for name, cfg in expand_grid(config).items()}
 except EEBenchError as err:
     sys.exit(f"eebench: error: {err}")
-# ablation variants trained in shared processes (Plan.train_groups): run -> share -> [(method, seed, stage)]
+# stages trained in shared processes (Plan.train_groups: ablations.jobs, training.jobs): run -> share -> [(method,
+# seed, stage)]
 GROUPS = {name: p.train_groups() for name, p in PLANS.items()}
 GROUPED = {m for g in GROUPS.values() for jobs in g.values() for m, _, _ in jobs}
 # every method a one-stage training job may be for, over all runs (identical specs are trained once)
 TRAINED = sorted({c for p in PLANS.values() for c in p.canonical.values()} - GROUPED)
+# the train rule matches by method name over all runs, so a method shared in one run is shared in every run
+_alone = {r: sorted({c for c in p.canonical.values() if c in GROUPED}
+                    - {m for jobs in GROUPS[r].values() for m, _, _ in jobs}) for r, p in PLANS.items()}
+if any(_alone.values()):
+    _r = next(r for r, a in _alone.items() if a)
+    sys.exit(f"eebench: error: run {_r!r} trains {', '.join(_alone[_r])} one job per stage while another run of this "
+             f"config trains them in shared processes; give every run the same training.jobs / ablations.jobs, or "
+             f"none")
 DEFAULT_RESOURCES = {"train": {"mem_mb": 4000, "runtime": 60}, "costs": {"mem_mb": 4000, "runtime": 30},
                      "curve": {"mem_mb": 2000, "runtime": 10}, "latency": {"mem_mb": 4000, "runtime": 60}}
 

@@ -20,6 +20,8 @@ for _run, _plan in PLANS.items():
                                                  for c in _costed]}),
         log:
             f"results/{_run}/logs/costs.log",
+        # seconds, and the curves and Table 5 wait for it: done first, beside the first training job, not at the end
+        priority: 1000
         resources:
             **res("costs"),
         shell:

@@ -5,8 +5,9 @@
 # A job writes a per-epoch CSV beside its log (and TensorBoard events when tensorboard is installed). A run whose
 # `resources: {train: {gpu: N}}` asks for N > 1 devices trains each stage on N data-parallel ranks (torchrun, DDP):
 # the GPU request a cluster profile submits and the ranks the job starts are the same number.
-# Ablation variants are trained in a few shared processes instead (rule train_group, Plan.train_groups): same paths,
-# one startup per share.
+# A run with `ablations.jobs: N` / `training.jobs: N` trains its ablation variants / main methods in N shared
+# processes instead (rules train_group_*, Plan.train_groups): the same checkpoints, caches, per-stage logs and epoch
+# CSVs, one startup per share.
 
 
 def init_checkpoint(wc):
@@ -55,8 +56,13 @@ def group_item(run, method, seed, stage):
     return {"job": PLANS[run].train_job(method, seed, stage), "out": train_path(run, method, seed, stage),
             "init": train_path(run, prev[0], seed, prev[1]) if prev else None,
             "teacher": train_path(run, teacher[0], seed, teacher[1]) if teacher else None,
-            "logits": logits_path(run, method, seed, stage), "epochs_csv": epochs_csv_path(run, method, seed, stage),
+            "logits": logits_path(run, method, seed, stage), "log": stage_log_path(run, method, seed, stage),
+            "epochs_csv": epochs_csv_path(run, method, seed, stage),
             "tensorboard": f"results/{run}/logs/tensorboard/{method}/seed{seed}/{stage}"}
+
+
+def stage_log_path(run, method, seed, stage):
+    return f"results/{run}/logs/train/{method}/seed{seed}/{stage}.log"
 
 
 def epochs_csv_path(run, method, seed, stage):
@@ -80,11 +86,11 @@ for _run, _groups in GROUPS.items():
                 spec=as_json({"jobs": _items, "eval_batch_size": PLANS[_run].config["training"]["eval_batch_size"]}),
                 nproc=train_devices(_run),
             log:
-                [f"results/{_run}/logs/train/{_group}.log"] + [i["epochs_csv"] for i in _items],
+                [f"results/{_run}/logs/train/{_group}.log"] + [i[k] for i in _items for k in ("log", "epochs_csv")],
             threads: PLANS[_run].config["training"].get("threads", 1) * train_devices(_run)
-            # the shares are the run's longest jobs: start them first, so the one-stage jobs fill the other cores
-            # instead of a share starting last and running alone
-            priority: 10
+            # the shares are the run's longest jobs: start them first, longest (most epochs) first, so that the cores
+            # finish together instead of a share starting last and running alone
+            priority: 10 + sum(PLANS[_run].stage(m, st)["epochs"] for m, _, st in _jobs)
             resources:
                 **res("train", "gpu"),
                 gpu=train_devices(_run),
