@@ -168,3 +168,12 @@ def test_shared_stage_reruns_every_method_built_on_it(finished_run):
     assert counts["train"] == 3 and "deebert/seed0/offramps.pt" in log, counts
     assert "output: results/tiny/train/lgvit" not in log and "output: results/tiny/train/deebert" in log
     assert counts["latency"] == 1  # it times the retrained backbone
+
+
+
+def test_ablation_tables_state_the_ablations_own_epochs():
+    """The ablation variants train at ``ablations.training.epochs``, not the run's: their tables' scale line says so."""
+    from eebench.report.run import scale_note
+
+    cfg = {**TINY, "training": {"epochs": 8}}
+    assert "8 epochs per stage" in scale_note(cfg) and "4 epochs per stage" in scale_note(cfg, 4)

@@ -18,11 +18,13 @@ from .table1 import table1
 from .table5 import table5
 
 
-def scale_note(config: dict[str, Any]) -> str:
+def scale_note(config: dict[str, Any], epochs: int | None = None) -> str:
+    """What a table's numbers were trained at; ``epochs``: the stages' own count where it differs from the run's (the
+    ablation variants' ``ablations.training.epochs``)."""
     bb = config["backbone"]
     pre = bb.get("pretrained")
     pre_txt = "random init" if pre is False else ("pretrained " + (pre if isinstance(pre, str) else "(preset weights)"))
-    return (f"{config['dataset']['name']}, {bb['name']} ({pre_txt}), {config['training']['epochs']} epochs per stage "
+    return (f"{config['dataset']['name']}, {bb['name']} ({pre_txt}), {epochs or config['training']['epochs']} epochs per stage "
             "unless overridden")
 
 
@@ -36,10 +38,11 @@ def render_run(plan: Plan, out_dir: str | Path) -> dict[str, pd.DataFrame]:
     costs = {m: read_json(costs_path(run, plan.cost_canonical[m])) for m in curves}
     titles = {m: display_title(plan.method(m)) for m in curves}
     scale = scale_note(plan.config)
+    abl_scale = scale_note(plan.config, ((plan.config.get("ablations") or {}).get("training") or {}).get("epochs"))
     tables = {"table1": table1({m: curves[m] for m in plan.methods}, costs, titles, plan.config, out_dir, scale)}
     for name, rows in plan.tables.items():
         if rows and not name.startswith("fig"):
-            tables[name] = ablation_table(name, rows, curves, costs, plan.config, out_dir, scale)
+            tables[name] = ablation_table(name, rows, curves, costs, plan.config, out_dir, abl_scale)
     if has_claims(plan.methods):
         tables["eeformer_claims"] = claims_table({m: curves[m] for m in plan.methods}, costs, titles, plan.config,
                                                  out_dir, scale)
@@ -49,7 +52,7 @@ def render_run(plan: Plan, out_dir: str | Path) -> dict[str, pd.DataFrame]:
         latency = read_json(latency_path(run))
         tables["table5"] = table5(latency, titles, out_dir, scale, latency["order"])
     if plan.tables.get("fig4"):
-        tables["fig4"] = figure4(plan.tables["fig4"], curves, plan.config, out_dir, scale)
+        tables["fig4"] = figure4(plan.tables["fig4"], curves, plan.config, out_dir, abl_scale)
     task = task_of(plan.config)
     if task is None:
         paper_vs_ours(plan, tables, out_dir / "paper_vs_ours.md", scale)
