@@ -240,3 +240,20 @@ def test_mnli_gets_its_own_entropy_sweep():
         return policy["sweep"]["entropy_threshold"]
 
     assert max(sweep("sst2")) == 0.6 and max(sweep("mnli")) == 1.0
+
+
+def test_retention_row_when_the_backbone_scores_zero(tmp_path):
+    """CoLA's MCC is 0 for a constant predictor (a tiny smoke model): the retention row says so instead of dividing."""
+    import pandas as pd
+
+    from eebench.report.glue import nlp_paper_vs_ours
+
+    rows = [{"method": m, "score_mean": s, "score_std": 0.0, "accuracy_mean": 0.7, "accuracy_std": 0.0,
+             "params": p, "layer_speedup_mean": 1.0, "expected_flops_profiler_mean": f, "setting": "S=0.6"}
+            for m, s, p, f in [("backbone", 0.0, 8.0, 4.0), ("cost_eff_8x", 0.1, 1.0, 1.0)]]
+    nlp_paper_vs_ours({"cola": pd.DataFrame(rows)}, tmp_path / "p.md", "tiny")
+    text = (tmp_path / "p.md").read_text()
+    assert "cola: — (backbone scores 0)" in text and "cola: 8.00×" in text
+    rows[0]["score_mean"] = 0.2
+    nlp_paper_vs_ours({"cola": pd.DataFrame(rows)}, tmp_path / "p.md", "tiny")
+    assert "cola: 50.0 %" in (tmp_path / "p.md").read_text()

@@ -119,8 +119,10 @@ def nlp_paper_vs_ours(cells: dict[str, pd.DataFrame], path: str | Path, scale: s
                 col = "expected_flops_profiler_mean"
                 if col in r and col in base.columns and r[col]:
                     values.append((task, f"{base.iloc[0][col] / r[col]:.2f}× (at {r['setting']})"))
-            elif not base.empty:
-                values.append((task, f"{_score(r)[0] / _score(base.iloc[0])[0] * 100:.1f} %"))
+            elif not base.empty:  # retention; undefined where the backbone scores 0 (a constant predictor's MCC)
+                b = _score(base.iloc[0])[0]
+                values.append((task, f"{_score(r)[0] / b * 100:.1f} %" if b and pd.notna(b)
+                               else "— (backbone scores 0)"))
         ours = "; ".join(f"{t}: {v}" for t, v in values) if values else "not run in this config"
         lines.append(f"| {entry['paper']} | {entry['what']} | {entry['value']} | {ours} |")
     lines.append("")
