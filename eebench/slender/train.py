@@ -22,7 +22,8 @@ from ..device import resolve_device, to_device
 from ..errors import fail
 from ..io import save_torch
 from ..provenance import provenance
-from ..training.loop import attach_teacher, batches, load_init, seed_everything, slender_record, spec_hash
+from ..training.loop import (attach_teacher, batches, linear_schedule, load_init, seed_everything, slender_record,
+                             spec_hash)
 from ..training.losses import build_loss
 from ..training.monitor import TrainingMonitor
 from .presets import resolve_target
@@ -31,16 +32,6 @@ from .schedule import PruneSchedule
 from .taylor import taylor_importance, top_k
 
 OPTIONS = {"target", "prune_rate", "repr_prop", "restore", "taylor_proportion", "taylor_batch_size"}
-
-
-def warmup_linear(optimizer, warmup: int, total: int):
-    """HF's get_linear_schedule_with_warmup: ramp over ``warmup`` steps, then linear decay to 0 at ``total``."""
-    def factor(step: int) -> float:
-        if step < warmup:
-            return step / max(1, warmup)
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def prune_event(model, event, scores) -> None:
@@ -96,7 +87,7 @@ def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher
     def new_optimizer(k: int):
         opt = torch.optim.AdamW(model.parameters(), lr=sched.lr_after(k), weight_decay=float(stage.get("weight_decay", 0.0)),
                                 betas=(0.9, 0.999), eps=1e-8)
-        return opt, warmup_linear(opt, sched.warmup(), sched.prune_step)
+        return opt, linear_schedule(opt, sched.prune_step, warmup_steps=sched.warmup(), first_step_zero=True)
 
     def run_event(event, step: int, late: bool):
         nonlocal opt, lr_sched

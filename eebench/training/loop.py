@@ -77,12 +77,17 @@ def load_init(model, path) -> None:
                    f"{len(unexpected)} unexpected)", "init a stage only from a stage of the same backbone")
 
 
-def linear_schedule(optimizer, total_steps: int, warmup_ratio: float):
-    warmup = int(total_steps * warmup_ratio)
+def linear_schedule(optimizer, total_steps: int, warmup_ratio: float = 0.0, warmup_steps: int | None = None,
+                    first_step_zero: bool = False):
+    """Linear warm-up, then linear decay to 0 at ``total_steps``. ``first_step_zero``: HF's
+    get_linear_schedule_with_warmup, whose warm-up starts at LR 0 (COST-EFF's pruning periods); otherwise the first
+    step already trains at 1/warmup of the LR."""
+    warmup = int(total_steps * warmup_ratio) if warmup_steps is None else warmup_steps
+    start = 0 if first_step_zero else 1
 
     def factor(step: int) -> float:
         if step < warmup:
-            return (step + 1) / max(warmup, 1)
+            return (step + start) / max(warmup, 1)
         return max(0.0, (total_steps - step) / max(total_steps - warmup, 1))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
