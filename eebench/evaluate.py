@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .build import apply_recorded_shape, build_model
-from .device import autocast, resolve_device, to_device
+from .device import autocast, effective_precision, resolve_device, to_device
 from .data import load_dataset
 from .errors import fail
 from .io import atomic_path, load_torch
@@ -52,8 +52,9 @@ def evaluate_checkpoint(checkpoint: str | Path, out: str | Path, batch_size: int
     model = build_model(job["backbone"], job["method"], data.num_classes)
     apply_recorded_shape(model, ckpt, f"checkpoint {checkpoint}")  # a width-pruned model (COST-EFF)
     model.load_state_dict(ckpt["model"])
-    model.to(resolve_device(job.get("device")))
-    return write_cache(model, data, out, batch_size, job.get("precision"))
+    device = resolve_device(job.get("device"))
+    model.to(device)
+    return write_cache(model, data, out, batch_size, effective_precision(job, device))
 
 
 def write_cache(model, data, out: str | Path, batch_size: int = 256, precision: str | None = None,

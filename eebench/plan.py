@@ -286,7 +286,8 @@ class Plan:
         m = self.method(method)
         return {"run": self.run, "seed": int(seed), "dataset": self.config["dataset"],
                 "backbone": self.config["backbone"], "threads": self.config["training"].get("threads", 1),
-                **{k: self.config["training"][k] for k in ("device", "precision") if k in self.config["training"]},
+                **{k: self.config["training"][k] for k in ("device", "precision", "cpu_precision")
+                   if k in self.config["training"]},
                 "method": architecture(m), "stage": self.stage(method, stage)}
 
     def last_stage(self, method: str) -> str:

@@ -73,8 +73,8 @@ def miniature(config: dict[str, Any]) -> dict[str, Any]:
         cfg["dataset"] = {"name": ds["name"], "root": f"{FIXTURES}/{ds['name']}-{fmt}", "num_workers": 0,
                           "fixture": {"format": fmt, "classes": CLASSES, "train": 4, "eval": 3}}
     tr = cfg.setdefault("training", {})
-    tr.update(epochs=1, threads=1, device="cpu", precision="fp32", batch_size=min(tr.get("batch_size", 64), 16),
-              eval_batch_size=32)
+    tr.update(epochs=1, threads=1, device="cpu", precision="fp32", cpu_precision="fp32",
+              batch_size=min(tr.get("batch_size", 64), 16), eval_batch_size=32)
     cfg.pop("resources", None)  # no GPU requests
     if cfg.get("latency"):
         cfg["latency"] = {**cfg["latency"], "passes": 1, "limit": 6, "device": "cpu", "dtype": "fp32",

@@ -64,3 +64,43 @@ def test_exit_logit_cache_holds_every_row(tmp_path, tiny_backbone):
     (tmp_path / "broken.npz").write_bytes(b"xx")
     with pytest.raises(EEBenchError, match="corrupt"):
         load_cache(tmp_path / "broken.npz")
+
+
+def test_fused_adamw_matches_the_per_tensor_loop():
+    torch.manual_seed(0)
+    a = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(7))]
+    b = [torch.nn.Parameter(p.detach().clone()) for p in a]
+    fused = loop.adamw(a, 1e-2, 0.01)
+    plain = torch.optim.AdamW(b, lr=1e-2, weight_decay=0.01, betas=(0.9, 0.999), eps=1e-8, foreach=False)
+    assert fused.defaults["fused"]
+    for step in range(5):
+        for params, opt in ((a, fused), (b, plain)):
+            opt.zero_grad()
+            sum((p * (step + 1)).sin().sum() for p in params).backward()
+            opt.step()
+    for p, q in zip(a, b):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_cpu_precision_is_its_own_switch(monkeypatch, capsys):
+    import eebench.device as dev
+
+    cpu = torch.device("cpu")
+    assert dev.effective_precision({"precision": "bf16"}, cpu) == "fp32"  # a GPU setting leaves the CPU in fp32
+    monkeypatch.setattr(dev, "cpu_has_native_bf16", lambda: True)
+    assert dev.effective_precision({"cpu_precision": "bf16"}, cpu) == "bf16"
+    with dev.autocast(cpu, "bf16"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    monkeypatch.setattr(dev, "cpu_has_native_bf16", lambda: False)
+    assert dev.effective_precision({"cpu_precision": "bf16"}, cpu) == "fp32"
+    assert "no native bf16" in capsys.readouterr().out
+    with pytest.raises(EEBenchError, match="unknown cpu_precision 'fp16'"):
+        dev.effective_precision({"cpu_precision": "fp16"}, cpu)
+
+
+def test_cpu_bf16_training_records_its_precision(tmp_path, tiny_backbone, monkeypatch):
+    import eebench.device as dev
+
+    monkeypatch.setattr(dev, "cpu_has_native_bf16", lambda: True)
+    loop.train_stage({**job(tiny_backbone, epochs=1), "cpu_precision": "bf16"}, tmp_path / "m.pt", progress=False)
+    assert load_torch(tmp_path / "m.pt")["provenance"]["precision"] == "bf16"

@@ -18,11 +18,11 @@ import torch
 
 from ..build import build_model
 from ..data import load_dataset
-from ..device import resolve_device, to_device
+from ..device import autocast, effective_precision, resolve_device, to_device
 from ..errors import fail
 from ..io import save_torch
 from ..provenance import provenance
-from ..training.loop import (attach_teacher, batches, linear_schedule, load_init, seed_everything, slender_record,
+from ..training.loop import (adamw, attach_teacher, batches, linear_schedule, load_init, seed_everything, slender_record,
                              spec_hash)
 from ..training.losses import build_loss
 from ..training.monitor import TrainingMonitor
@@ -66,6 +66,7 @@ def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher
     if init:
         load_init(model, init)
     device = resolve_device(job.get("device"))
+    precision = effective_precision(job, device)  # the training steps' autocast; Taylor scores stay fp32
     model.to(device)
     d = dims(model)
     target = resolve_target(opts.get("target"), job["backbone"], method["name"])
@@ -85,8 +86,7 @@ def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher
     done: list[dict[str, Any]] = []
 
     def new_optimizer(k: int):
-        opt = torch.optim.AdamW(model.parameters(), lr=sched.lr_after(k), weight_decay=float(stage.get("weight_decay", 0.0)),
-                                betas=(0.9, 0.999), eps=1e-8)
+        opt = adamw(model.parameters(), sched.lr_after(k), float(stage.get("weight_decay", 0.0)))
         return opt, linear_schedule(opt, sched.prune_step, warmup_steps=sched.warmup(), first_step_zero=True)
 
     def run_event(event, step: int, late: bool):
@@ -119,7 +119,8 @@ def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher
             hidden_only = sched.hidden_only(step)
             loss_fn.use_prediction, loss_fn.use_hidden = not hidden_only, True
             x, y = to_device(x, device), y.to(device)
-            loss = loss_fn(model(x, with_hidden=True), y)
+            with autocast(device, precision):
+                loss = loss_fn(model(x, with_hidden=True), y)
             if not torch.isfinite(loss):
                 raise fail(f"training loss became {loss.item()} in {method['name']}/{stage['name']} at step {step + 1}",
                            "lower the learning rate or check the data")
@@ -138,7 +139,7 @@ def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher
         from ..evaluate import write_cache
 
         t0 = time.time()
-        info = write_cache(model, data, logits_out, eval_batch_size, job.get("precision"))
+        info = write_cache(model, data, logits_out, eval_batch_size, precision)
         monitor.evaluated(info["row_layers"], info["row_accuracy"], time.time() - t0)
         print("per-row accuracy:", ", ".join(f"L{l}: {a:.4f}" for l, a in zip(info["row_layers"],
                                                                              info["row_accuracy"])), flush=True)
@@ -148,6 +149,6 @@ def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher
                      "slenderise": {"target": target, "prune_step": sched.prune_step, "events": done,
                                     "prune_rate": opts.get("prune_rate", "auto"), "taylor_samples": taylor_size},
                      "provenance": provenance(device=str(device), seed=job["seed"],
-                                              precision=job.get("precision", "fp32"), timing=timing)})
+                                              precision=precision, timing=timing)})
     monitor.close()
     return monitor.rows

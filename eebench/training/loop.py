@@ -19,7 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..build import build_model
-from ..device import autocast, resolve_device, to_device
+from ..device import autocast, effective_precision, resolve_device, to_device
 from ..data import load_dataset
 from ..errors import fail
 from ..io import load_torch, save_torch
@@ -91,6 +91,15 @@ def linear_schedule(optimizer, total_steps: int, warmup_ratio: float = 0.0, warm
         return max(0.0, (total_steps - step) / max(total_steps - warmup, 1))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def adamw(params, lr: float, weight_decay: float = 0.0):
+    """AdamW with HF Trainer's β and ε, as one fused kernel: the same update as the per-tensor loop, without its
+    ~6 small ops per parameter tensor per step (on CPU, MiniLM-L6's optimiser step drops from ~100 ms to ~12 ms)."""
+    params = list(params)
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.999), eps=1e-8,
+                             fused=fused or None)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -183,6 +192,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
     if init:
         load_init(model, init)
     device = dist.init(resolve_device(job.get("device")))
+    precision = effective_precision(job, device)
     loss_fn = build_loss(stage["loss"], model, stage.get("loss_params"))
     model.to(device)
     loss_fn.to(device)
@@ -193,8 +203,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
     frozen = stage["train"] == "heads" and freeze == "requires_grad"
     params = trainable_parameters(model, loss_fn, stage["train"], keep_grads=freeze == "optimizer")
     clipped = list(model.parameters()) + list(loss_fn.parameters()) if freeze == "optimizer" else params
-    opt = torch.optim.AdamW([p for p in params if p.requires_grad], lr=float(stage["lr"]),
-                            weight_decay=float(stage.get("weight_decay", 0.0)), betas=(0.9, 0.999), eps=1e-8)
+    opt = adamw([p for p in params if p.requires_grad], float(stage["lr"]), float(stage.get("weight_decay", 0.0)))
     bs, epochs = int(stage["batch_size"]), int(stage["epochs"])
     steps_per_epoch = math.ceil(data.train_size / bs)
     sched = linear_schedule(opt, steps_per_epoch * epochs, float(stage.get("warmup_ratio", 0.0)))
@@ -233,7 +242,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
             monitor.step_started()
             x, y, scale = dist.shard(x, y)
             x, y = to_device(x, device), y.to(device, non_blocking=True)
-            with autocast(device, job.get("precision")):
+            with autocast(device, precision):
                 loss, logits = step_fn(x, y, frozen)
             bad = 0.0 if torch.isfinite(loss) else 1.0
             if dist.sum_all([bad])[0]:
@@ -256,7 +265,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
                "seconds": round(time.time() - t0, 3), "lr": sched.get_last_lr()[0],
                **{f"loss_exit_L{layer}": s_ / seen for layer, s_ in zip(rows, exit_sums)}}
         if select:  # keep the epoch with the best mean per-row dev score (COST-EFF's recovery)
-            row["dev_mean_row_score"] = mean_row_score(model, data, eval_batch_size, job.get("precision"))
+            row["dev_mean_row_score"] = mean_row_score(model, data, eval_batch_size, precision)
             if not best or row["dev_mean_row_score"] > best["score"]:
                 best = {"score": row["dev_mean_row_score"], "epoch": epoch + 1,
                         "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
@@ -276,7 +285,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
         from ..evaluate import write_cache
 
         t0 = time.time()
-        info = write_cache(model, data, logits_out, eval_batch_size, job.get("precision"), write=dist.is_main())
+        info = write_cache(model, data, logits_out, eval_batch_size, precision, write=dist.is_main())
         monitor.evaluated(info["row_layers"], info["row_accuracy"], time.time() - t0)
         if dist.is_main():
             print("per-row accuracy:", ", ".join(f"L{l}: {a:.4f}" for l, a in zip(info["row_layers"],
@@ -287,7 +296,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
                          "spec_hash": key, **slender_record(model),
                          **({"selected_epoch": best["epoch"]} if best else {}),
                          "provenance": provenance(device=str(device), seed=job["seed"],
-                                                  precision=job.get("precision", "fp32"), timing=timing,
+                                                  precision=precision, timing=timing,
                                                   world_size=dist.world_size())})
         if not keep_resume:
             resume_path.unlink(missing_ok=True)
