@@ -31,12 +31,14 @@ def _json(obj) -> str:
 
 def store_rows(plan) -> pd.DataFrame:
     """The store of one run, from its operating curves and cost counts (what the DAG has already computed)."""
+    from ..device import effective_precision, resolve_device
     from ..plan import costs_path, curve_path
     from ..provenance import provenance
 
     cfg = plan.config
     prov = provenance(cfg["training"].get("device", "cpu"))
-    dtype = cfg["training"].get("precision", "fp32")
+    # the autocast dtype on the device this run resolves to (precision on a GPU, cpu_precision on a CPU)
+    dtype = effective_precision(cfg["training"], resolve_device(cfg["training"].get("device")))
     conv = cfg["report"].get("macs_convention", "paper")
     split = {k: v for k, v in cfg["dataset"].items() if k != "name"}
     frames = []
