@@ -24,8 +24,10 @@ def scale_note(config: dict[str, Any], epochs: int | None = None) -> str:
     bb = config["backbone"]
     pre = bb.get("pretrained")
     pre_txt = "random init" if pre is False else ("pretrained " + (pre if isinstance(pre, str) else "(preset weights)"))
-    return (f"{config['dataset']['name']}, {bb['name']} ({pre_txt}), {epochs or config['training']['epochs']} epochs per stage "
-            "unless overridden")
+    ds = config["dataset"]
+    n = epochs or config["training"]["epochs"]
+    data = ds["name"] + (f"/{ds['task']}" if ds.get("task") else "")
+    return f"{data}, {bb['name']} ({pre_txt}), {n} epoch{'' if n == 1 else 's'} per stage unless overridden"
 
 
 def render_run(plan: Plan, out_dir: str | Path) -> dict[str, pd.DataFrame]:
