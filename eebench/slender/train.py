@@ -22,8 +22,8 @@ from ..device import autocast, effective_precision, resolve_device, to_device
 from ..errors import fail
 from ..io import save_torch
 from ..provenance import provenance
-from ..training.loop import (adamw, attach_teacher, batches, linear_schedule, load_init, seed_everything, slender_record,
-                             spec_hash)
+from ..training.loop import (adamw, attach_teacher, batches, linear_schedule, load_init, seed_everything,
+                             slender_record, spec_hash)
 from ..training.losses import build_loss
 from ..training.monitor import TrainingMonitor
 from .presets import resolve_target
