@@ -140,10 +140,26 @@ def _close(a: Any, b: Any) -> bool:
         return a == b
 
 
+def check_names(plan, method: str) -> None:
+    """Every name of a method that becomes part of a path or a command line: its own (ablation variants included),
+    its stages' and the stages they start from or distil from."""
+    from .names import check_name
+
+    where = _where(plan, method)
+    check_name(method, where)
+    for stage in plan.all_methods[method]["stages"]:
+        check_name(stage.get("name"), f"{where}.stages")
+        for ref in ("init", "teacher"):
+            if stage.get(ref):
+                for part in str(stage[ref]).split(":"):
+                    check_name(part, f"{where}.stages.{stage['name']}.{ref}")
+
+
 def check_plan(plan) -> None:
     """All the checks above, in the order a reader fixes them; the message names the run (a grid has several)."""
     try:
         for method in plan.all_methods:
+            check_names(plan, method)
             check_method(plan, method)
         check_operating_point(plan)
     except EEBenchError as err:

@@ -87,15 +87,27 @@ def _expand(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return runs
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
+def read_config(path: str | Path) -> dict[str, Any]:
+    """A config file as data. A YTE template (``__use_yte__: true``) is Python that Snakemake would run while
+    loading it, so it is refused before any Snakemake sees it."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise fail(f"config file {path} does not exist", "pass an existing file, e.g. config/default.yaml")
     try:
-        config = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise fail(f"config file {path} is not valid YAML ({str(err).splitlines()[0]})", "fix the syntax") from err
-    return validate_config(config)
+    if not isinstance(config, dict):
+        raise fail(f"config file {path} holds a {type(config).__name__}, not a mapping of keys",
+                   "start from config/default.yaml")
+    if "__use_yte__" in config:
+        raise fail(f"config file {path} is a YTE template (__use_yte__), which would run code when loaded",
+                   "write the config as plain YAML: an eebench config is data, never code")
+    return config
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    return validate_config(read_config(path))
 
 
 @lru_cache(maxsize=None)
@@ -123,9 +135,14 @@ class Plan:
         import json
 
         from .checks import check_dataset, check_plan
+        from .names import check_name
 
         self.config = config
         self.run = config["run"]
+        for part in str(self.run).split("/"):  # a grid cell's run is <run>/<cell>
+            check_name(part, "run")
+        for name in config.get("methods") or {}:
+            check_name(name, f"methods.{name}")
         self.seeds = list(config["seeds"])
         check_dataset(config)
         self.num_layers = _depth(json.dumps(config["backbone"], sort_keys=True))

@@ -9,6 +9,7 @@ is also there for heads that copy it (DeeBERT, BERxiT). The tokenizer comes from
 from __future__ import annotations
 
 import hashlib
+import json
 import importlib
 from functools import cached_property
 from typing import Any
@@ -73,10 +74,17 @@ class HFBertBackbone(Backbone):
                        "point backbone.tokenizer (or backbone.pretrained) at a local folder that holds one") from err
 
     def tokenizer_key(self) -> str:
-        """What the tokenisation cache is keyed by: the tokenizer's full definition, not where it was read from."""
+        """What the tokenisation cache is keyed by: the tokenizer's full definition, not where it was read from, and
+        not the truncation/padding state a call leaves on the fast tokenizer (the key would change after the first
+        call, and the cache would never be read back)."""
         tok = self.tokenizer
-        text = tok.backend_tokenizer.to_str() if getattr(tok, "backend_tokenizer", None) else repr(sorted(
-            tok.get_vocab().items()))
+        if getattr(tok, "backend_tokenizer", None):
+            spec = json.loads(tok.backend_tokenizer.to_str())
+            spec.pop("truncation", None)
+            spec.pop("padding", None)
+            text = json.dumps(spec, sort_keys=True)
+        else:
+            text = repr(sorted(tok.get_vocab().items()))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def embed(self, inputs: dict[str, torch.Tensor]):

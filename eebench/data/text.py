@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -51,7 +52,9 @@ def tokenize(split: TextSplit, backbone, max_len: int, cache_dir: str | None) ->
     if path.exists():
         try:
             return load_torch(path)["samples"]
-        except Exception:  # noqa: BLE001 — a corrupt cache entry is rebuilt, never trusted
+        except Exception as err:  # noqa: BLE001 — a corrupt or foreign cache entry is rebuilt, never trusted
+            print(f"eebench: warning: token cache entry {path} refused ({str(err).split(' — ')[0]}); rebuilding it",
+                  file=sys.stderr, flush=True)
             path.unlink(missing_ok=True)
     tok = backbone.tokenizer
     segments = list(zip(*split.texts)) if split.texts else [[]]

@@ -30,9 +30,13 @@ def comparison_config(raw: dict, head: str, scheme: str | None, policy: str | No
     from ..recipes import available
 
     cfg = dict(raw)
-    cfg["plugins"] = list(dict.fromkeys([*(cfg.get("plugins") or []), *plugins]))
     extra = cfg.get("extra_recipe_dirs") or []
-    method = {} if head in available(extra) else {"recipe": TEMPLATE, "heads": {"type": head}, "title": head}
+    if head in available(extra) or head in (raw.get("methods") or {}):
+        what = "a built-in method" if head in available(extra) else "a method of this config"
+        raise fail(f"--head {head!r} is {what}: the comparison would run that recipe, not your head",
+                   f"give your head another name (e.g. my_{head}) in its @register_head and in --head")
+    cfg["plugins"] = list(dict.fromkeys([*(cfg.get("plugins") or []), *plugins]))
+    method = {"recipe": TEMPLATE, "heads": {"type": head}, "title": head}
     if scheme:
         method["scheme"] = scheme
     if policy:
@@ -50,16 +54,18 @@ def comparison_config(raw: dict, head: str, scheme: str | None, policy: str | No
 def compare(head: str, configfile: str, scheme: str | None = None, policy: str | None = None,
             plugins: list[str] | None = None, profile: str | None = None, cores: str = "all",
             snakemake_args: list[str] | None = None) -> int:
-    from ..plan import Plan, expand_grid, load_config
+    from ..io import write_text
+    from ..names import check_name
+    from ..plan import Plan, expand_grid, load_config, read_config
 
-    path = Path(configfile)
-    if not path.is_file():
-        raise fail(f"config file {configfile} does not exist", "pass --configfile, e.g. config/default.yaml")
-    raw = yaml.safe_load(path.read_text()) or {}
+    check_name(head, "--head")  # before anything is written: the name becomes a path
+    raw = read_config(configfile)
     cfg = comparison_config(raw, head, scheme, policy, plugins or [])
-    out = Path("results") / str(raw.get("run", "run")).replace("/", "_") / "compare" / f"{head}.yaml"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    run = str(raw.get("run", "run"))
+    for part in run.split("/"):
+        check_name(part, "run")
+    out = Path("results") / run.replace("/", "_") / "compare" / f"{head}.yaml"
+    write_text(out, yaml.safe_dump(cfg, sort_keys=False))
     plans = [Plan(c) for c in expand_grid(load_config(out)).values()]  # plans now: a bad head or option fails here
     from ..heads import HEADS
 
@@ -75,5 +81,8 @@ def compare(head: str, configfile: str, scheme: str | None = None, policy: str |
     targets = [f"reports/{p.run}/leaderboard.{e}" for p in plans for e in ("md", "csv", "html")]
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *targets]
     cmd += ["--profile", profile] if profile else ["--cores", str(cores)]
-    cmd += [*(snakemake_args or []), "--configfile", str(out)]  # last: --configfile takes every word after it
+    extra_args = list(snakemake_args or [])
+    if extra_args[:1] == ["--"]:  # the documented `eebench compare … -- <snakemake args>`: the separator is ours
+        extra_args = extra_args[1:]
+    cmd += [*extra_args, "--configfile", str(out)]  # last: --configfile takes every word after it
     return subprocess.call(cmd)

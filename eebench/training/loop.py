@@ -22,6 +22,7 @@ from ..build import build_model
 from ..device import autocast, effective_precision, resolve_device, to_device
 from ..data import load_dataset
 from ..errors import fail
+from .. import rng
 from ..io import load_torch, save_torch
 from ..provenance import provenance
 from . import distributed as dist
@@ -220,6 +221,8 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             gen.set_state(state["generator"])
+            if "rng" in state:
+                rng.restore(state["rng"])
             log, start_epoch = state["log"], state["epoch"]
             best = state.get("best") or {}
             if dist.is_main():
@@ -275,7 +278,8 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
         if dist.is_main():
             save_torch(resume_path, {"spec_hash": key, "model": model.state_dict(), "loss": loss_fn.state_dict(),
                                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                     "generator": gen.get_state(), "log": log, "epoch": epoch + 1, "best": best})
+                                     "generator": gen.get_state(), "rng": rng.capture(), "log": log, "epoch": epoch + 1,
+                                     "best": best})
         dist.barrier()
     if best:
         model.load_state_dict(best["model"])

@@ -21,7 +21,7 @@ for _run, _plan in PLANS.items():
             f"results/{_run}/logs/store.log",
         localrule: True
         shell:
-            "eebench run-store --config-json {params.config:q} > {log} 2>&1"
+            "eebench run-store --config-json {params.config:q} > {log:q} 2>&1"
 
     rule:
         name:
@@ -39,5 +39,5 @@ for _run, _plan in PLANS.items():
             f"results/{_run}/logs/leaderboard.log",
         localrule: True
         shell:
-            "eebench leaderboard --config-json {params.config:q} --store {input.store} --out-dir {params.out} "
-            "> {log} 2>&1"
+            "eebench leaderboard --config-json {params.config:q} --store {input.store:q} --out-dir {params.out:q} "
+            "> {log:q} 2>&1"

@@ -25,7 +25,7 @@ for _run, _plan in PLANS.items():
         resources:
             **res("costs"),
         shell:
-            "eebench run-costs --spec {params.spec:q} > {log} 2>&1"
+            "eebench run-costs --spec {params.spec:q} > {log:q} 2>&1"
 
     rule:
         name:
@@ -44,7 +44,7 @@ for _run, _plan in PLANS.items():
         resources:
             **res("curve"),
         shell:
-            "eebench run-curves --config-json {params.config:q} > {log} 2>&1"
+            "eebench run-curves --config-json {params.config:q} > {log:q} 2>&1"
 
     if _plan.config.get("latency"):
         _lat = latency_spec(_plan)
@@ -67,4 +67,4 @@ for _run, _plan in PLANS.items():
             resources:
                 **res("latency"),
             shell:
-                "eebench run-latency --spec {params.spec:q} > {log} 2>&1"
+                "eebench run-latency --spec {params.spec:q} > {log:q} 2>&1"

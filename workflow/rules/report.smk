@@ -31,7 +31,7 @@ for _run, _plan in PLANS.items():
             f"results/{_run}/logs/report/report.log",
         localrule: True
         shell:
-            "eebench report --config-json {params.config:q} --out-dir {params.out} > {log} 2>&1"
+            "eebench report --config-json {params.config:q} --out-dir {params.out:q} > {log:q} 2>&1"
 
 
 if glue_outputs():
@@ -48,4 +48,4 @@ if glue_outputs():
             f"results/{grid_run()}/logs/report/glue_table.log",
         localrule: True
         shell:
-            "eebench report-glue --config-json {params.config:q} --out-dir {params.out} > {log} 2>&1"
+            "eebench report-glue --config-json {params.config:q} --out-dir {params.out:q} > {log:q} 2>&1"

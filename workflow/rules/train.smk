@@ -30,8 +30,8 @@ rule train:
         logits=logits_path("{run}", "{method}", "{seed}", "{stage}"),
     params:
         spec=lambda wc: as_json(PLANS[wc.run].train_job(wc.method, int(wc.seed), wc.stage)),
-        init=lambda wc, input: f"--init {input.init[0]}" if input.init else "",
-        teacher=lambda wc, input: f"--teacher {input.teacher[0]}" if input.teacher else "",
+        init=lambda wc, input: ["--init", input.init[0]] if input.init else [],  # a list: :q quotes each word
+        teacher=lambda wc, input: ["--teacher", input.teacher[0]] if input.teacher else [],
         eval_batch=lambda wc: PLANS[wc.run].config["training"]["eval_batch_size"],
         tensorboard="results/{run}/logs/tensorboard/{method}/seed{seed}/{stage}",
     log:
@@ -44,10 +44,10 @@ rule train:
         **res("train", "gpu"),
         gpu=lambda wc: train_devices(wc.run),
     shell:
-        "eebench train --spec {params.spec:q} --out {output.checkpoint} {params.init} {params.teacher} "
-        "--logits {output.logits} "
-        "--eval-batch-size {params.eval_batch} --epochs-csv {log.epochs} --tensorboard {params.tensorboard} "
-        "--nproc {resources.gpu} > {log.log} 2>&1"
+        "eebench train --spec {params.spec:q} --out {output.checkpoint:q} {params.init:q} {params.teacher:q} "
+        "--logits {output.logits:q} "
+        "--eval-batch-size {params.eval_batch:q} --epochs-csv {log.epochs:q} --tensorboard {params.tensorboard:q} "
+        "--nproc {resources.gpu:q} > {log.log:q} 2>&1"
 
 
 def group_item(run, method, seed, stage):
@@ -95,4 +95,4 @@ for _run, _groups in GROUPS.items():
                 **res("train", "gpu"),
                 gpu=train_devices(_run),
             shell:
-                "eebench train-group --spec {params.spec:q} --nproc {params.nproc} > {log[0]} 2>&1"
+                "eebench train-group --spec {params.spec:q} --nproc {params.nproc:q} > {log[0]:q} 2>&1"
