@@ -28,6 +28,44 @@ def check_dataset(config: dict[str, Any]) -> None:
     if name not in DATASETS:
         raise fail(f"config error at dataset.name: unknown dataset {name!r}",
                    f"choose one of: {', '.join(DATASETS.names())} (see `eebench list datasets`)")
+    check_dataset_options(config)
+    check_backbone_options(config)
+
+
+def check_dataset_options(config: dict[str, Any]) -> None:
+    """A misspelt loader option (``tset_fraction``) fails at ``snakemake -n``, not when the first job starts."""
+    import inspect
+
+    from .data import DATASETS
+
+    spec = {k: v for k, v in config["dataset"].items() if k != "name"}
+    try:
+        inspect.signature(DATASETS.get(config["dataset"]["name"])).bind(**spec)
+    except TypeError as err:
+        raise fail(f"config error at dataset: {err}", f"use the options of dataset {config['dataset']['name']!r} "
+                   "(see `eebench list datasets`)") from None
+
+
+def check_backbone_options(config: dict[str, Any]) -> None:
+    """An override the backbone's transformers config does not have (``hiden_size``) would be stored on the config
+    and silently ignored by the model: refuse it."""
+    import inspect
+
+    import transformers
+
+    from .backbones import BACKBONES
+
+    bb = config["backbone"]
+    preset = BACKBONES.get(bb["name"])
+    if not preset.hf_config:
+        return
+    hf = getattr(transformers, preset.hf_config)()
+    known = {"name", "pretrained", *inspect.signature(preset.build).parameters}
+    for key in bb:
+        if key not in known and not hasattr(hf, key):
+            raise fail(f"config error at backbone.{key}: {bb['name']!r} ({preset.hf_config}) has no option {key!r}",
+                       "fix the spelling; the options are the fields of transformers' "
+                       f"{preset.hf_config} (e.g. hidden_size, num_hidden_layers)")
 
 
 def check_method(plan, method: str) -> None:

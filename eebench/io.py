@@ -94,7 +94,11 @@ def load_torch(path) -> Any:
         raise fail(f"checkpoint {path} does not exist", "run the training step first (or check the path)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:  # the weights-only unpickler met an object it will not build
+    except pickle.UnpicklingError as err:
+        if "GLOBAL" not in str(err) and "Unsupported global" not in str(err):  # garbage bytes, not an object
+            raise fail(f"checkpoint {path} is unreadable or corrupt ({type(err).__name__})",
+                       "delete it and rerun the training job that writes it") from err
+        # the weights-only unpickler met an object it will not build
         raise fail(f"{path} needs pickle to load (it holds Python objects, which could run code), refused",
                    "load only files written by eebench; re-save a foreign checkpoint as plain tensors") from err
     except Exception as err:  # truncated zip, …

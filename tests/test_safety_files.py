@@ -176,3 +176,14 @@ def test_outputs_respect_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "x.md").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("section,key", [("backbone", "hiden_size"), ("dataset", "tset_fraction")])
+def test_a_nested_typo_is_a_config_error_at_plan_time(section, key):
+    from eebench.plan import Plan, validate_config
+
+    cfg = validate_config({"run": "t", "methods": {"backbone": {}},
+                           "dataset": {"name": "digits"}, "backbone": {"name": "vit_tiny_digits", "pretrained": False}})
+    cfg[section][key] = 1
+    with pytest.raises(EEBenchError, match=key):
+        Plan(cfg)

@@ -27,6 +27,7 @@ class Preset:
     pretrained: str | None = None  # default weights (hub name); None = random init
     defaults: dict[str, Any] = field(default_factory=dict)
     family: str = "vit"  # vit | deit | swin | bert: recipes may choose heads and positions by family
+    hf_config: str | None = None  # the transformers config class its overrides go to (checked at plan time)
 
 
 BACKBONES: Registry[Preset] = Registry("backbones")
@@ -60,7 +61,8 @@ for _name, _kind, _clf, _weights, _defaults, _desc in [
     ("vit_tiny_cifar32", "vit", "cls", None, CIFAR32,
      "ViT-Ti-sized ViT for 32x32 images trained from scratch: d192, 12 blocks, 3 heads, patch 4 (65 tokens)"),
 ]:
-    BACKBONES.register(_name)(Preset(_hf_vit(_kind, _clf), _desc, _weights, _defaults, family=_kind))
+    BACKBONES.register(_name)(Preset(_hf_vit(_kind, _clf), _desc, _weights, _defaults, family=_kind,
+                                              hf_config="ViTConfig"))
 
 
 def _hf_swin(num_classes: int, pretrained: str | None, attn_implementation: str = "sdpa", drop_path: str = "uniform",
@@ -76,7 +78,8 @@ for _name, _weights, _defaults, _desc in [
     ("swin_tiny_test", None, SWIN_TINY,
      "tiny Swin for tests: 32x32 RGB, patch 2, window 2, grids 16..2, widths 16..128, blocks 1+1+2+1"),
 ]:
-    BACKBONES.register(_name)(Preset(_hf_swin, _desc, _weights, _defaults, family="swin"))
+    BACKBONES.register(_name)(Preset(_hf_swin, _desc, _weights, _defaults, family="swin",
+                                              hf_config="SwinConfig"))
 
 
 def _timm(adapter: type[Backbone], model_name: str):
@@ -117,7 +120,8 @@ for _name, _weights, _defaults, _desc in [
     ("bert_tiny_test", None, BERT_TINY,
      "tiny random BERT for tests and CI: 4 blocks, width 32, 2 heads, BERT's uncased WordPiece tokenizer"),
 ]:
-    BACKBONES.register(_name)(Preset(_hf_bert, _desc, _weights, _defaults, family="bert"))
+    BACKBONES.register(_name)(Preset(_hf_bert, _desc, _weights, _defaults, family="bert",
+                                              hf_config="BertConfig"))
 
 
 def build_backbone(name: str, num_classes: int, pretrained: str | bool | None = True,
