@@ -59,7 +59,11 @@ def digits_split(test_fraction: float, split_seed: int) -> tuple[np.ndarray, np.
 
 @DATASETS.register("digits")
 def load_digits(test_fraction: float = 0.2, split_seed: int = 0) -> Splits:
-    """scikit-learn's bundled 8x8 digits (1,797 images, 10 classes), held in memory; the CPU default."""
+    """scikit-learn's bundled 8x8 digits (1,797 images, 10 classes), held in memory; the CPU default.
+
+    test_fraction must lie strictly between 0 and 1: 0 would leave no test split and scikit-learn would raise."""
+    if not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
+        raise fail(f"dataset.test_fraction is {test_fraction!r}, outside (0, 1)", "set e.g. test_fraction: 0.2")
     table = np.loadtxt(digits_csv(), delimiter=",")  # 64 pixels (0-16) then the label, as sklearn reads it
     x = torch.tensor(table[:, :64].reshape(-1, 8, 8) / 16.0, dtype=torch.float32).unsqueeze(1)  # [N, 1, 8, 8]
     y = torch.tensor(table[:, 64], dtype=torch.long)

@@ -63,10 +63,19 @@ LOCAL_FORMATS = ("a GLUE folder (train.tsv, dev.tsv), the sentence-level SST fil
 
 
 def read_tsv(path: Path, task: GlueTask, name: str) -> TextSplit:
-    """One GLUE tsv. Quotes are text (GLUE's files are not CSV-quoted), so fields split on tabs only."""
+    """One GLUE tsv. Quotes are text (GLUE's files are not CSV-quoted), so fields split on tabs only.
+
+    Read as utf-8-sig because MRPC's original GLUE files begin with a byte-order mark, which plain utf-8 would
+    leave glued to the first header name."""
     csv.field_size_limit(sys.maxsize)
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+    except UnicodeDecodeError as e:
+        line = 1 + path.read_bytes()[:e.start].count(b"\n")
+        raise fail(f"{path}:{line}: not UTF-8 text ({e.reason})", "re-save the file as UTF-8") from None
+    if not rows:
+        raise fail(f"{path} is empty", "restore the split from the original GLUE download") from None
     if task.tsv_positions:  # headerless (CoLA)
         header, body = None, rows
         text_at, label_at = [task.tsv_positions[0]], task.tsv_positions[1]
@@ -96,9 +105,22 @@ def _find(header: list[str], column: str, path: Path) -> int:
                "use the GLUE files' own headers (or the hub's column names)")
 
 
+def _is_float(v) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
+
+
 def _labels(raw: list, task: GlueTask, where: str) -> torch.Tensor:
     if task.labels is None:
-        return torch.tensor([float(v) for v in raw], dtype=torch.float32)
+        try:  # a score such as "n/a" is a broken row, named here rather than as float()'s traceback
+            return torch.tensor([float(v) for v in raw], dtype=torch.float32)
+        except ValueError:
+            bad = next(i for i, v in enumerate(raw) if not _is_float(v))
+            raise fail(f"{where}: data row {bad + 1} has score {raw[bad]!r}, not a number",
+                       "give every row a numeric similarity score or drop the row") from None
     out = []
     for v in raw:
         if isinstance(v, str) and not v.lstrip("-").isdigit():
@@ -115,7 +137,7 @@ def _labels(raw: list, task: GlueTask, where: str) -> torch.Tensor:
 
 
 def read_stsa(path: Path, task: GlueTask) -> TextSplit:
-    rows = [r for r in path.read_text(encoding="utf-8").splitlines() if r.strip()]
+    rows = [r for r in path.read_text(encoding="utf-8-sig").splitlines() if r.strip()]
     return TextSplit([(r[2:].strip(),) for r in rows], _labels([r[:1] for r in rows], task, str(path)))
 
 
