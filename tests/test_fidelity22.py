@@ -34,3 +34,13 @@ def test_epochs_scale_floors_like_run_sh(epochs, expected):
     spec = resolve_method("cost_eff", None, 12, {"epochs": epochs, "lr": 1e-4})
     stage = next(s for s in spec["stages"] if s["name"] == "ta_hidden")
     assert stage["epochs"] == expected
+
+
+@pytest.mark.parametrize("spec, expected", [({"type": "attention"}, 4),
+                                            ({"type": "attention", "num_heads": "width_div_64"}, 1)])
+def test_attention_head_takes_the_backbone_head_count(spec, expected):
+    """Width 96 with 4 backbone heads: LGViT's head copies the 4; the old width // 64 rule gives 96 // 64 = 1."""
+    bb = build_backbone("vit_tiny_digits", 3, pretrained=False, hidden_size=96, num_attention_heads=4,
+                        intermediate_size=32, num_hidden_layers=2)
+    model = MultiExitModel(bb, [1], [spec], 3)
+    assert model.heads[0].attention.num_heads == expected
