@@ -95,14 +95,17 @@ class MultiExitModel(nn.Module):
         for i in range(1, num_layers + 1):
             with grad:
                 hidden = self.backbone.block(i, hidden, ctx)
-            if states is not None:
-                states.append(hidden)
             if i in keep:
                 references[i] = hidden
+            exit_in = hidden
+            if (i in self._head_at and self.gradient_equilibrium and i < num_layers
+                    and not frozen_backbone):
+                exit_in, hidden = equilibrium_split(hidden, i, num_layers)
+            if states is not None:
+                # The state after the 1/(L−i) rescale, as the official code appends it to all_hidden_states: the
+                # block's own hidden-state loss is then equilibrated like its exit's loss (same forward value).
+                states.append(exit_in)
             if i in self._head_at:
-                exit_in = hidden
-                if self.gradient_equilibrium and i < num_layers and not frozen_backbone:
-                    exit_in, hidden = equilibrium_split(hidden, i, num_layers)
                 out = self.heads[self._head_at[i]](exit_in, ctx.mask)
                 check_logits(out.logits, self.num_classes, i)
                 exit_logits.append(out.logits)

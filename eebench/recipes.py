@@ -2,6 +2,8 @@
 sweep grid, which paper. Adding a method is dropping one file; ``extra_recipe_dirs`` in a config adds user folders."""
 from __future__ import annotations
 
+import math
+
 import os
 from pathlib import Path
 from typing import Any
@@ -151,7 +153,9 @@ def resolve_method(name: str, overrides: dict | None, num_layers: int, training:
             merged["lr"] = float(merged["lr"]) * float(scale)
         escale = merged.pop("epochs_scale", None)  # a stage's epochs relative to the run's (COST-EFF's TA phase a)
         if escale is not None and "epochs" in merged:
-            merged["epochs"] = max(1, int(round(int(merged["epochs"]) * float(escale))))
+            # Floored, as the official run.sh's integer division E/3 is (E = 5 gives 1, not 2); never below one
+            # epoch. The 1e-6 absorbs the yaml's 0.3333333333 (E = 6 → 2, not 1).
+            merged["epochs"] = max(1, math.floor(int(merged["epochs"]) * float(escale) + 1e-6))
         merged.setdefault("train", "all")
         merged.setdefault("init", None)
         merged.setdefault("loss_params", {})

@@ -27,6 +27,9 @@ class TokenLayout:
     prefix: tuple[str, ...]
     grid: tuple[int, int] | None
     classifier: str
+    # the backbone's attention-head count at this block (the ``attention`` exit copies it, as LGViT's does);
+    # None where a backbone does not say
+    num_heads: int | None = None
 
     @property
     def num_prefix(self) -> int:

@@ -53,7 +53,8 @@ class HFBertBackbone(Backbone):
         self.tokenizer_source = tokenizer or pretrained
         self.num_layers = cfg.num_hidden_layers
         self.blocks_name, self.blocks = find_blocks(self.model, self.num_layers)
-        self._layout = TokenLayout(width=cfg.hidden_size, prefix=("cls",), grid=None, classifier="cls")
+        self._layout = TokenLayout(width=cfg.hidden_size, prefix=("cls",), grid=None, classifier="cls",
+                                   num_heads=cfg.num_attention_heads)
         self.dropout = nn.Dropout(cfg.classifier_dropout if cfg.classifier_dropout is not None
                                   else cfg.hidden_dropout_prob)
         self.classifier = nn.Linear(cfg.hidden_size, num_classes)

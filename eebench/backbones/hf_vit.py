@@ -43,7 +43,8 @@ class HFViTBackbone(Backbone):
         self.blocks_name, self.blocks = find_blocks(self.model, self.num_layers)
         side = cfg.image_size // cfg.patch_size
         prefix = ("cls", "dist") if kind == "deit" else ("cls",)
-        self._layout = TokenLayout(width=cfg.hidden_size, prefix=prefix, grid=(side, side), classifier=classifier)
+        self._layout = TokenLayout(width=cfg.hidden_size, prefix=prefix, grid=(side, side), classifier=classifier,
+                                   num_heads=cfg.num_attention_heads)
         self.classifier = nn.Linear(cfg.hidden_size, num_classes)
         self.dist_classifier = nn.Linear(cfg.hidden_size, num_classes) if classifier == "cls+dist" else None
         for lin in filter(None, (self.classifier, self.dist_classifier)):  # HF init: trunc-normal(0.02), bias 0

@@ -33,7 +33,8 @@ class TimmViTBackbone(Backbone):
         self.num_channels = m.patch_embed.proj.in_channels
         self.mean, self.std = tuple(mean), tuple(std)
         self._layout = TokenLayout(m.embed_dim, ("cls", "dist") if distilled else ("cls",),
-                                   tuple(m.patch_embed.grid_size), "cls+dist" if distilled else "cls")
+                                   tuple(m.patch_embed.grid_size), "cls+dist" if distilled else "cls",
+                                   num_heads=m.blocks[0].attn.num_heads)
 
     def embed(self, inputs):
         m = self.model
