@@ -40,3 +40,10 @@ def test_stsb_na_score_is_one_line(tmp_path):
 def test_test_fraction_zero_is_one_line():
     with pytest.raises(EEBenchError, match="test_fraction"):
         load_digits(test_fraction=0)
+
+
+def test_test_fraction_zero_is_a_schema_error():
+    from eebench.plan import validate_config
+
+    with pytest.raises(EEBenchError, match="test_fraction"):
+        validate_config({"run": "t", "methods": {"backbone": {}}, "dataset": {"name": "digits", "test_fraction": 0}})
