@@ -64,11 +64,11 @@ def read_json(path) -> Any:
 def plain(obj: Any) -> Any:
     """``obj`` as tensors and plain containers only, so that the weights-only reader can load it back: numpy scalars
     become Python numbers, numpy arrays become tensors; anything else that is not plain data is a bug here."""
-    if isinstance(obj, torch.Tensor) or obj is None or type(obj) in (bool, int, float, str, bytes):
+    if isinstance(obj, torch.Tensor) or obj is None:
         return obj
     for base in (bool, int, float, str, bytes):  # subclasses (torch.__version__ is one of str) as their base type
         if isinstance(obj, base):
-            return base(obj)
+            return obj if type(obj) is base else base(obj)
     if isinstance(obj, dict):
         return {k: plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -94,13 +94,9 @@ def load_torch(path) -> Any:
         raise fail(f"checkpoint {path} does not exist", "run the training step first (or check the path)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "GLOBAL" not in str(err) and "Unsupported global" not in str(err):  # garbage bytes, not an object
-            raise fail(f"checkpoint {path} is unreadable or corrupt ({type(err).__name__})",
-                       "delete it and rerun the training job that writes it") from err
-        # the weights-only unpickler met an object it will not build
-        raise fail(f"{path} needs pickle to load (it holds Python objects, which could run code), refused",
-                   "load only files written by eebench; re-save a foreign checkpoint as plain tensors") from err
-    except Exception as err:  # truncated zip, …
+    except Exception as err:  # truncated zip, garbage bytes, … or a pickled object the weights-only reader refused
+        if isinstance(err, pickle.UnpicklingError) and "GLOBAL" in str(err):
+            raise fail(f"{path} needs pickle to load (it holds Python objects, which could run code), refused",
+                       "load only files written by eebench; re-save a foreign checkpoint as plain tensors") from err
         raise fail(f"checkpoint {path} is unreadable or corrupt ({type(err).__name__})",
                    "delete it and rerun the training job that writes it") from err

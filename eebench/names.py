@@ -16,3 +16,10 @@ def check_name(name, key: str) -> str:
                    "use letters, digits and _ . + - (starting with a letter or digit, no '..', at most 100 "
                    "characters): names become paths under results/ and words on a command line")
     return name
+
+
+def check_run_name(run) -> str:
+    """A run name is one safe name, or ``<run>/<cell>`` for a grid cell."""
+    for part in str(run).split("/"):
+        check_name(part, "run")
+    return run

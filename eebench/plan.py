@@ -135,12 +135,10 @@ class Plan:
         import json
 
         from .checks import check_dataset, check_plan
-        from .names import check_name
+        from .names import check_name, check_run_name
 
         self.config = config
-        self.run = config["run"]
-        for part in str(self.run).split("/"):  # a grid cell's run is <run>/<cell>
-            check_name(part, "run")
+        self.run = check_run_name(config["run"])
         for name in config.get("methods") or {}:
             check_name(name, f"methods.{name}")
         self.seeds = list(config["seeds"])

@@ -3,7 +3,6 @@ sweep grid, which paper. Adding a method is dropping one file; ``extra_recipe_di
 from __future__ import annotations
 
 import math
-
 import os
 from pathlib import Path
 from typing import Any

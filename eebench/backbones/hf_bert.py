@@ -9,8 +9,8 @@ is also there for heads that copy it (DeeBERT, BERxiT). The tokenizer comes from
 from __future__ import annotations
 
 import hashlib
-import json
 import importlib
+import json
 from functools import cached_property
 from typing import Any
 

@@ -1,7 +1,8 @@
 """``attention``: Table 3's "Attention" exit (the port's ``self_attention``): patch tokens → multi-head self-attention
 as HF's DeiTAttention builds it (q, k, v with bias, output projection; no LayerNorm, residual or MLP) → LGViT's fused
-classifier. 4D² + 4D + (D+1)C parameters (2,439,268 for ViT-B at 100 classes). Heads default to the backbone's head count, as LGViT's head takes config.num_attention_heads (width / 64 where
-the backbone does not give one); ``num_heads: width_div_64`` keeps the older width / 64 rule, an integer fixes it."""
+classifier. 4D² + 4D + (D+1)C parameters (2,439,268 for ViT-B at 100 classes). Heads default to the backbone's head
+count, as LGViT's head takes config.num_attention_heads (width / 64 where the backbone does not give one);
+``num_heads: width_div_64`` keeps the older width / 64 rule, an integer fixes it."""
 from .base import ExitHead, FusedClassifier, HeadOutput, init_like_hf, patch_tokens, register_head
 from .gah import SelfAttention
 

@@ -31,8 +31,9 @@ def comparison_config(raw: dict, head: str, scheme: str | None, policy: str | No
 
     cfg = dict(raw)
     extra = cfg.get("extra_recipe_dirs") or []
-    if head in available(extra) or head in (raw.get("methods") or {}):
-        what = "a built-in method" if head in available(extra) else "a method of this config"
+    builtin = head in available(extra)
+    if builtin or head in (raw.get("methods") or {}):
+        what = "a built-in method" if builtin else "a method of this config"
         raise fail(f"--head {head!r} is {what}: the comparison would run that recipe, not your head",
                    f"give your head another name (e.g. my_{head}) in its @register_head and in --head")
     cfg["plugins"] = list(dict.fromkeys([*(cfg.get("plugins") or []), *plugins]))
@@ -55,15 +56,13 @@ def compare(head: str, configfile: str, scheme: str | None = None, policy: str |
             plugins: list[str] | None = None, profile: str | None = None, cores: str = "all",
             snakemake_args: list[str] | None = None) -> int:
     from ..io import write_text
-    from ..names import check_name
+    from ..names import check_name, check_run_name
     from ..plan import Plan, expand_grid, load_config, read_config
 
     check_name(head, "--head")  # before anything is written: the name becomes a path
     raw = read_config(configfile)
     cfg = comparison_config(raw, head, scheme, policy, plugins or [])
-    run = str(raw.get("run", "run"))
-    for part in run.split("/"):
-        check_name(part, "run")
+    run = check_run_name(str(raw.get("run", "run")))
     out = Path("results") / run.replace("/", "_") / "compare" / f"{head}.yaml"
     write_text(out, yaml.safe_dump(cfg, sort_keys=False))
     plans = [Plan(c) for c in expand_grid(load_config(out)).values()]  # plans now: a bad head or option fails here
