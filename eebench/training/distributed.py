@@ -3,7 +3,8 @@
 How a DDP job stays equal to the one-process job with the same global batch:
 - every rank draws the SAME global batches from the same seeded generator (today's sampler, unchanged) and keeps
   its contiguous share of each (``shard``): the order depends only on the seed, so a resumed run, which restores the
-  generator, replays exactly, and the global batch size stays ``batch_size`` whatever the world size;
+  generator, replays exactly, and the global batch size stays ``batch_size`` whatever the world size; the other
+  generators (dropout's) do drift apart between ranks, so the resume file keeps each rank's (``eebench.rng``);
 - the local mean loss is scaled by ``local / global`` samples × world size, so DDP's gradient average is the gradient
   of the global-batch mean even for a ragged last batch; the learning rate is therefore unchanged;
 - checkpoints are written by rank 0 only (atomically, ``eebench.io``), the others wait at a barrier;
@@ -107,6 +108,17 @@ def sum_all(values: list[float]) -> list[float]:
     return t.tolist()
 
 
+def all_gather(obj: Any) -> list[Any]:
+    """``obj`` of every rank, in rank order, on every rank (a list of one in a single process)."""
+    if not active():
+        return [obj]
+    import torch.distributed as dist
+
+    everything: list[Any] = [None] * world_size()
+    dist.all_gather_object(everything, obj)
+    return everything
+
+
 def my_batches(batches: Iterable[Any]) -> Iterable[tuple[int, Any]]:
     """(index, batch) of the evaluation batches this rank computes: every ``world``-th, from its rank."""
     w, r = (world_size(), rank()) if active() else (1, 0)
@@ -117,13 +129,7 @@ def my_batches(batches: Iterable[Any]) -> Iterable[tuple[int, Any]]:
 
 def gather_in_order(parts: list[tuple[int, Any]]) -> list[Any]:
     """Every rank's (index, result) pairs → all results in index (dataset) order, on every rank."""
-    if not active():
-        return [p for _, p in sorted(parts, key=lambda p: p[0])]
-    import torch.distributed as dist
-
-    everything: list[Any] = [None] * world_size()
-    dist.all_gather_object(everything, parts)
-    return [p for _, p in sorted((p for rank_parts in everything for p in rank_parts), key=lambda p: p[0])]
+    return [p for _, p in sorted((p for rank_parts in all_gather(parts) for p in rank_parts), key=lambda p: p[0])]
 
 
 def relaunch(nproc: int, argv: list[str]) -> None:

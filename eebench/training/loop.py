@@ -221,12 +221,13 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             gen.set_state(state["generator"])
-            if "rng" in state:
-                rng.restore(state["rng"])
+            exact = rng.restore_rank(state["rng"]) if "rng" in state else False
             log, start_epoch = state["log"], state["epoch"]
             best = state.get("best") or {}
             if dist.is_main():
-                print(f"resuming {method['name']}/{stage['name']} from epoch {start_epoch}", flush=True)
+                print(f"resuming {method['name']}/{stage['name']} from epoch {start_epoch}"
+                      + ("" if exact else " (random draws not saved for these ranks: the rest does not replay the "
+                                          "killed run bit for bit)"), flush=True)
     monitor = TrainingMonitor(epochs_csv, tensorboard_dir, enabled=dist.is_main(), rows=log, started=started)
     if dist.active() and dist.is_main():
         print(f"ranks: {dist.world_size()} ({dist.backend()}), global batch {bs}", flush=True)
@@ -275,10 +276,11 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
         monitor.epoch(row, int(seen))
         log = monitor.rows
         bar.set_postfix(loss=f"{total / seen:.4f}")
+        states = rng.capture_ranks()  # every rank's, so each resumes its own draws
         if dist.is_main():
             save_torch(resume_path, {"spec_hash": key, "model": model.state_dict(), "loss": loss_fn.state_dict(),
                                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                     "generator": gen.get_state(), "rng": rng.capture(), "log": log, "epoch": epoch + 1,
+                                     "generator": gen.get_state(), "rng": states, "log": log, "epoch": epoch + 1,
                                      "best": best})
         dist.barrier()
     if best:
