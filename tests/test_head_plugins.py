@@ -72,3 +72,44 @@ def test_new_head_refuses_to_overwrite(tmp_path):
     assert sorted(f.name for f in files) == ["fresh.py", "fresh.yaml", "test_fresh.py"]
     with pytest.raises(EEBenchError, match="already exists"):
         new_head("fresh", tmp_path)
+
+
+def test_check_head_covers_the_text_backbone_with_and_without_padding(capsys):
+    """The text family's example input is a dict of token tensors: check-head once crashed on it (`.shape` of a dict)
+    after the three vision lines. Now every family gets its ok line, the text one for both an unpadded batch and one
+    whose rows carry a padding mask."""
+    assert main(["check-head", "mlp"]) == 0
+    out = capsys.readouterr().out
+    for family_preset in ("vit_tiny_digits", "deit_tiny_digits", "swin_tiny_test", "bert_tiny_test"):
+        assert f"ok mlp on {family_preset}:" in out, out
+    text_line = next(line for line in out.splitlines() if "bert_tiny_test" in line)
+    assert "with and without padding" in text_line
+
+
+MASK_BLIND = '''
+import torch
+from torch import nn
+from eebench.heads import ExitHead, HeadOutput, register_head
+
+
+@register_head("mask_nan")
+class MaskNaN(ExitHead):
+    """Divides by the mask: fine without padding, non-finite logits on padded rows."""
+    def __init__(self, layout, num_classes, exit_layer):
+        super().__init__(layout, num_classes, exit_layer)
+        self.fc = nn.Linear(layout.width, num_classes)
+
+    def forward(self, hidden, mask=None):
+        if mask is not None:
+            hidden = hidden / mask.unsqueeze(-1).to(hidden.dtype)
+        return HeadOutput(self.fc(hidden.mean(1)))
+'''
+
+
+def test_check_head_catches_a_head_that_breaks_on_padded_text(tmp_path, capsys):
+    path = tmp_path / "mask_nan.py"
+    path.write_text(MASK_BLIND)
+    assert main(["check-head", "mask_nan", "--plugin", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert err.startswith("eebench: error: head 'mask_nan' on bert_tiny_test (padding mask)"), err
