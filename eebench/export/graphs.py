@@ -96,14 +96,16 @@ class _Plain(nn.Module):
 
 
 def example_input(backbone: Backbone, tokens: int = 8) -> torch.Tensor | dict[str, torch.Tensor]:
-    """A batch-1 input to trace with: a zero image at the backbone's size, or ``tokens`` token ids."""
+    """A batch-1 input to trace with (and to check the graphs on): a fixed random normalised image at the
+    backbone's size, or ``tokens`` token ids."""
     if is_text(backbone):
         ids = torch.arange(tokens, dtype=torch.long).unsqueeze(0) + 100
         return {"input_ids": ids, "token_type_ids": torch.zeros_like(ids), "attention_mask": torch.ones_like(ids)}
     channels = getattr(getattr(getattr(backbone, "model", None), "config", None), "num_channels", None) or 3
     if not backbone.image_size:
         raise fail(f"the {backbone.family} backbone does not say its image size", "export an image backbone that does")
-    return torch.zeros(1, channels, backbone.image_size, backbone.image_size)
+    size = backbone.image_size
+    return torch.randn(1, channels, size, size, generator=torch.Generator().manual_seed(0))
 
 
 def as_feeds(backbone: Backbone, inputs) -> dict[str, torch.Tensor]:
