@@ -22,12 +22,33 @@ class RowOutput:
 
 def run_row(model: MultiExitModel, row: int, hidden: torch.Tensor, ctx: Context) -> RowOutput:
     """Compute row ``row`` from the output of the previous row's last block (the embedding for row 0)."""
+    hidden = run_blocks(model, row, hidden, ctx)
+    logits, lte = row_head(model, row, hidden, ctx)
+    return RowOutput(hidden, logits, lte)
+
+
+def row_blocks(model: MultiExitModel, row: int) -> range:
+    """The 1-based blocks row ``row`` runs (empty when its exit sits at the same block as the previous row's)."""
     layers = model.row_layers
-    start = layers[row - 1] if row else 0
-    for i in range(start + 1, layers[row] + 1):
+    return range((layers[row - 1] if row else 0) + 1, layers[row] + 1)
+
+
+def run_blocks(model: MultiExitModel, row: int, hidden: torch.Tensor, ctx: Context) -> torch.Tensor:
+    for i in row_blocks(model, row):
         hidden = model.backbone.block(i, hidden, ctx)
+    return hidden
+
+
+def row_head(model: MultiExitModel, row: int, hidden: torch.Tensor,
+             ctx: Context) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Row ``row``'s logits (and LTE output) from its last block's output. The last row is the model's final
+    classifier: a method's own final head where it brings one (COST-EFF drops the backbone's), as in
+    ``MultiExitModel.forward``."""
+    layers = model.row_layers
     if row == len(layers) - 1:
-        return RowOutput(hidden, model.backbone.classify(hidden, ctx), None)
+        if model.final_head is not None:
+            return model.final_head(hidden, ctx.mask).logits, None
+        return model.backbone.classify(hidden, ctx), None
     out = model.heads[row](hidden, ctx.mask)
     check_logits(out.logits, model.num_classes, layers[row])
     lte = None
@@ -36,7 +57,7 @@ def run_row(model: MultiExitModel, row: int, hidden: torch.Tensor, ctx: Context)
             raise fail("the learning-to-exit module needs heads that return a pooled vector",
                        "use 'mlp' or 'linear' heads")
         lte = torch.sigmoid(model.lte_for(model.backbone.layout(layers[row]).width)(out.pooled)).squeeze(-1)
-    return RowOutput(hidden, out.logits, lte)
+    return out.logits, lte
 
 
 def keep_samples(hidden: torch.Tensor, ctx: Context, keep: torch.Tensor) -> tuple[torch.Tensor, Context]:
