@@ -108,3 +108,40 @@ def test_a_resume_file_of_another_job_is_ignored(prune_job, monkeypatch):
     loop.train_stage(other, tmp / "y.pt", init=tmp / "ta.pt", teacher=tmp / "ta.pt")
     x, y = load_torch(tmp / "x.pt"), load_torch(tmp / "y.pt")
     assert all(torch.equal(v, y["model"][k]) for k, v in x["model"].items())
+
+
+def test_kill_9_between_two_pruning_events_resumes_to_the_same_bits(prune_job):
+    """``eebench train`` of the prune stage, killed with SIGKILL in epoch 2 before its second batch (step 7: event 1
+    done at step 4, epoch 1 saved at step 6, event 2 due at step 8), then rerun with the same command. The
+    uninterrupted job runs beside it in a folder of its own (its atomic writes' temporary files are not the killed
+    job's)."""
+    from test_kill_resume import check_nothing_half_written, finish, kill_mid_epoch, paths, read_csv, start, stop
+
+    job, tmp = prune_job
+    ta = ["--init", str(tmp / "ta.pt"), "--teacher", str(tmp / "ta.pt")]
+    one, two = tmp / "uninterrupted", tmp / "killed"
+    one.mkdir()
+    two.mkdir()
+    full = start(job, one, "full", 1, extra=ta)
+    killed = start(job, two, "killed", 1, pause=two / "pause", extra=ta)
+    try:
+        kill_mid_epoch(killed, two, "killed", two / "pause", 1)
+        check_nothing_half_written(two, "killed")
+        assert len(load_torch(two / "killed.pt.resume")["events"]) == 1
+        rerun = start(job, two, "killed", 1, extra=ta)
+        finish(rerun, paths(two, "killed")["log"])
+        finish(full, paths(one, "full")["log"])
+    finally:
+        stop([full, killed])
+    a, b = paths(one, "full"), paths(two, "killed")
+    assert "resuming cost_eff/prune at step 6 (1 pruning events done)" in b["log"].read_text()
+    assert not (two / "killed.pt.resume").exists()
+    wa, wb = load_torch(a["out"])["model"], load_torch(b["out"])["model"]
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    with np.load(a["logits"]) as za, np.load(b["logits"]) as zb:
+        assert all(np.array_equal(za[k], zb[k]) for k in za.files)
+    timing = ("seconds", "samples_per_s")
+    ra, rb = read_csv(a["epochs"]), read_csv(b["epochs"])
+    assert [r["epoch"] for r in rb] == ["1", "2"]
+    assert [{k: v for k, v in r.items() if k not in timing} for r in rb] == \
+        [{k: v for k, v in r.items() if k not in timing} for r in ra]
