@@ -118,7 +118,7 @@ def test_taylor_scores_see_a_non_final_exit():
     x, y = batch()
 
     def scores(m):
-        loss = build_loss("costeff_taylor", m)
+        loss = build_loss("costeff_taylor", m, {"max_seq_length": 16})
         loss.attach_teacher(teacher)
         return taylor_importance(m, loss, [(x, y)], "cpu")
 

@@ -114,13 +114,13 @@ def paths(directory: Path, name: str) -> dict[str, Path]:
             "epochs": directory / f"{name}.epochs.csv", "tensorboard": directory / "tensorboard" / name}
 
 
-def start(spec, directory: Path, name: str, nproc: int, pause: Path | None = None) -> subprocess.Popen:
-    """``eebench train`` with the arguments of the workflow's train rule, output to the job log, in its own process
-    group (so the test can signal the whole job)."""
+def start(spec, directory: Path, name: str, nproc: int, pause: Path | None = None, extra=()) -> subprocess.Popen:
+    """``eebench train`` with the arguments of the workflow's train rule (``extra``: e.g. ``--init``, ``--teacher``),
+    output to the job log, in its own process group (so the test can signal the whole job)."""
     p = paths(directory, name)
     cmd = [sys.executable, "-m", "eebench.cli", "train", "--spec", json.dumps(spec), "--out", str(p["out"]),
            "--logits", str(p["logits"]), "--eval-batch-size", "256", "--epochs-csv", str(p["epochs"]),
-           "--tensorboard", str(p["tensorboard"]), "--nproc", str(nproc)]
+           "--tensorboard", str(p["tensorboard"]), "--nproc", str(nproc), *extra]
     hook = directory / "hook"
     hook.mkdir(exist_ok=True)
     (hook / "sitecustomize.py").write_text(HOOK)

@@ -5,9 +5,18 @@ are left: A−h events (one, if only FFN/rank shrink). FFN width and embedding r
 count. ``prune_rate: auto`` (default) spreads the events over the whole stage — prune_step = total steps // events —
 which is what the shipped epoch tables do (EPOCHs_P ≈ (A−h)·PRUNE_RATE: the last event lands on the final step); a
 number is the official rate as given. Events a too-short stage never reaches happen at its end (``late``).
-After each event the learning rate restarts at base·(1+restore)^events with a fresh AdamW and a linear schedule over
-prune_step steps with warm-up max(10, 0.1·prune_step). Within each period the first REPR_PROP of the steps distil
-hidden states only, the rest predictions + hidden states.
+Within each period the first REPR_PROP of the steps distil hidden states only, the rest predictions + hidden states.
+
+Learning rate (``period``), as ``do_train_1t`` and ``iterative_pruning`` of the official run_glue_costeff.py set it,
+every schedule HF's get_linear_schedule_with_warmup (the first step of a warm-up trains at LR 0), warm-up proportion
+0.1 (run.sh):
+- before the first event: the stage's AdamW at the base LR, warm-up int(0.1·prune_step) steps, then linear decay to
+  0 at the end of the whole pruning run (``num_training_steps=max_optimization_steps``, the run's total steps). The
+  decay never completes: the first event replaces the schedule;
+- after event k: a fresh AdamW at base·(1+restore)^k — the base LR scaled, not the decayed LR restored (the decayed
+  value is only logged) — warm-up max(10, int(0.1·prune_step)), linear decay to 0 over prune_step steps (its
+  ``remain_steps`` is computed but unused), so each later period ends near LR 0 when the next event comes.
+Spec methods §7.2 gives the second rule alone; issue 22 the first alone; each holds for its periods.
 """
 from __future__ import annotations
 
@@ -15,6 +24,8 @@ import math
 from dataclasses import dataclass
 
 from ..errors import fail
+
+WARMUP_PROPORTION = 0.1  # run.sh's --warmup_proportion, every stage
 
 
 @dataclass
@@ -77,7 +88,13 @@ class PruneSchedule:
         return self.lr * (1.0 + self.restore) ** events_done
 
     def warmup(self) -> int:
-        return max(10, int(0.1 * self.prune_step))
+        return max(10, int(WARMUP_PROPORTION * self.prune_step))
+
+    def period(self, events_done: int) -> tuple[float, int, int]:
+        """(learning rate, schedule length, warm-up steps) of the optimiser that runs after ``events_done`` events."""
+        if events_done == 0:
+            return self.lr, max(self.total_steps, 1), int(WARMUP_PROPORTION * self.prune_step)
+        return self.lr_after(events_done), self.prune_step, self.warmup()
 
     def hidden_only(self, step: int) -> bool:
         """Whether training step ``step`` (0-based, counted over the stage) distils hidden states only."""

@@ -3,9 +3,10 @@
 
 Each event: Taylor importance of every head and FFN neuron under the all-exit Taylor loss (dropout off, a
 with-replacement resample of ``taylor_proportion`` × N training samples), keep the top heads/neurons per layer, SVD
-the word embedding to the event's rank, then a fresh AdamW at the restored learning rate. Between events the loss is
-``costeff_distill`` with its hidden-only / prediction+hidden phases. One process (no data parallelism). The
-checkpoint records the pruned shape and every event (step, widths, learning rate) for provenance.
+the word embedding to the event's rank, then a fresh AdamW at the restored learning rate (``PruneSchedule.period``
+gives every period's schedule). Between events the loss is ``costeff_distill`` with its hidden-only /
+prediction+hidden phases. One process (no data parallelism). The checkpoint records the pruned shape and every event
+(step, widths, learning rate) for provenance; a killed stage resumes across events (``resume``).
 """
 from __future__ import annotations
 
@@ -16,16 +17,19 @@ from typing import Any
 
 import torch
 
+from .. import rng
 from ..build import build_model
 from ..data import load_dataset
 from ..device import autocast, effective_precision, resolve_device, to_device
 from ..errors import fail
 from ..io import save_torch
 from ..provenance import provenance
-from ..training.loop import (adamw, attach_teacher, batches, linear_schedule, load_init, seed_everything,
+from ..training import loop
+from ..training.loop import (adamw, attach_teacher, linear_schedule, load_init, resume_file, seed_everything,
                              slender_record, spec_hash)
 from ..training.losses import build_loss
 from ..training.monitor import TrainingMonitor
+from . import resume
 from .presets import resolve_target
 from .prune import blocks, dims, factorise_embedding, embedding_rank, prune_ffn, prune_heads
 from .schedule import PruneSchedule
@@ -45,8 +49,16 @@ def prune_event(model, event, scores) -> None:
         factorise_embedding(model, event.rank)
 
 
+def period_optimizer(model, sched: PruneSchedule, events_done: int, stage: dict[str, Any]):
+    """The AdamW and LR schedule that train after ``events_done`` events (``PruneSchedule.period``)."""
+    lr, length, warmup = sched.period(events_done)
+    opt = adamw(model.named_parameters(), lr, float(stage.get("weight_decay", 0.0)), stage.get("no_decay"))
+    return opt, linear_schedule(opt, length, warmup_steps=warmup, first_step_zero=True)
+
+
 def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher=None, logits_out=None,
-                        eval_batch_size: int = 256, epochs_csv=None, started: float | None = None):
+                        eval_batch_size: int = 256, epochs_csv=None, started: float | None = None,
+                        keep_resume: bool = False):
     import os
 
     out = Path(out)
@@ -63,40 +75,55 @@ def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher
     if not hasattr(data, "resample_batches"):
         raise fail("COST-EFF's slenderisation runs on text data sets", "use a GLUE data set")
     model = build_model(job["backbone"], method, data.num_classes)
-    if init:
+    key, resume_path = spec_hash(job), resume_file(out)
+    state = resume.read(resume_path, key)
+    if state:
+        resume.restore_model(model, state)
+        print(f"resuming {method['name']}/{stage['name']} at step {state['step']} "
+              f"({len(state['events'])} pruning events done)", flush=True)
+    elif init:
         load_init(model, init)
     device = resolve_device(job.get("device"))
     precision = effective_precision(job, device)  # the training steps' autocast; Taylor scores stay fp32
     model.to(device)
-    d = dims(model)
     target = resolve_target(opts.get("target"), job["backbone"], method["name"])
     loss_fn = build_loss(stage["loss"], model, stage.get("loss_params"))
-    taylor_fn = build_loss("costeff_taylor", model)
+    taylor_fn = build_loss("costeff_taylor", model, {"max_seq_length": int(data.max_seq_length)})
     for fn in (loss_fn, taylor_fn):
         fn.to(device)
         teacher = attach_teacher(fn, teacher, device) or teacher  # loaded once, shared by both losses
     bs, epochs = int(stage["batch_size"]), int(stage["epochs"])
     steps_per_epoch = math.ceil(data.train_size / bs)
+    d = dims(model)  # the backbone's full widths (its config), pruned or not
     sched = PruneSchedule(d["heads"], d["ffn"], d["hidden"], target, steps_per_epoch, epochs,
                           prune_rate=opts.get("prune_rate", "auto"), repr_prop=float(opts.get("repr_prop", 0.7)),
                           lr=float(stage["lr"]), restore=float(opts.get("restore", 0.12)))
     events = sched.events()
     taylor_size = int(round(float(opts.get("taylor_proportion", 1.0)) * data.train_size))
     taylor_bs = int(opts.get("taylor_batch_size", bs))
-    done: list[dict[str, Any]] = []
+    done: list[dict[str, Any]] = list(state["events"]) if state else []
+    pending = events[len(done):]
+    opt, lr_sched = period_optimizer(model, sched, len(done), stage)
+    if state:
+        for fn, saved in zip((loss_fn, taylor_fn), state["losses"]):
+            fn.load_state_dict(saved)
+        opt.load_state_dict(state["optimizer"])
+        lr_sched.load_state_dict(state["scheduler"])
+    monitor = TrainingMonitor(epochs_csv, None, rows=state["log"] if state else [], started=started)
+    step = state["step"] if state else 0
 
-    def new_optimizer(k: int):
-        opt = adamw(model.parameters(), sched.lr_after(k), float(stage.get("weight_decay", 0.0)))
-        return opt, linear_schedule(opt, sched.prune_step, warmup_steps=sched.warmup(), first_step_zero=True)
+    def save(epoch: int, batch: int | None = None, epoch_generator=None, sums=(0.0, 0)) -> None:
+        save_torch(resume_path, resume.capture(key, model, (loss_fn, taylor_fn), opt, lr_sched, gen, done, step,
+                                               monitor.rows, epoch, batch, epoch_generator, sums))
 
-    def run_event(event, step: int, late: bool):
+    def run_event(event, late: bool):
         nonlocal opt, lr_sched
         t0 = time.time()
         scores = taylor_importance(model, taylor_fn, data.resample_batches(model.backbone, taylor_bs, gen, taylor_size),
                                    device)
         prune_event(model, event, scores)
         model.to(device)
-        opt, lr_sched = new_optimizer(event.index)
+        opt, lr_sched = period_optimizer(model, sched, event.index, stage)
         done.append({"event": event.index, "planned_step": event.step, "step": step, "late": late,
                      "heads": event.heads, "ffn": event.ffn, "rank": event.rank, "lr": sched.lr_after(event.index),
                      "kept_heads": [layer.attention.self.kept_heads for layer in blocks(model)],
@@ -104,17 +131,27 @@ def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher
         print(f"pruning event {event.index}/{len(events)} at step {step}: heads {event.heads}, FFN {event.ffn}, "
               f"rank {event.rank}, lr {sched.lr_after(event.index):.3g}", flush=True)
 
-    opt, lr_sched = new_optimizer(0)
-    pending = list(events)
-    monitor = TrainingMonitor(epochs_csv, None, rows=[], started=started)
-    step = 0
-    for epoch in range(epochs):
+    if state:
+        gen.set_state(state["generator"])
+        rng.restore(state["rng"])
+    mid_epoch = state if state and state["batch"] is not None else None
+    for epoch in range(state["epoch"] if state else 0, epochs):
         model.train()
-        t0, total, seen = time.time(), 0.0, 0
-        for x, y in batches(data, model.backbone, bs, gen):
-            while pending and pending[0].step <= step:
-                run_event(pending.pop(0), step, late=False)
+        t0 = time.time()
+        if mid_epoch:
+            epoch_generator, first = mid_epoch["epoch_generator"], mid_epoch["batch"]
+            total, seen = mid_epoch["sums"]
+            epoch_batches = resume.replay_epoch(lambda: loop.batches(data, model.backbone, bs, gen), gen, mid_epoch)
+            mid_epoch = None
+        else:
+            epoch_generator, first, total, seen = gen.get_state(), 0, 0.0, 0
+            epoch_batches = loop.batches(data, model.backbone, bs, gen)
+        for trained, (x, y) in enumerate(epoch_batches, start=first):
+            if pending and pending[0].step <= step:
+                while pending and pending[0].step <= step:
+                    run_event(pending.pop(0), late=False)
                 model.train()
+                save(epoch, trained, epoch_generator, (total, seen))
             monitor.step_started()
             hidden_only = sched.hidden_only(step)
             loss_fn.use_prediction, loss_fn.use_hidden = not hidden_only, True
@@ -133,8 +170,11 @@ def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher
             total, seen, step = total + loss.item() * len(y), seen + len(y), step + 1
         monitor.epoch({"epoch": epoch + 1, "loss": total / max(seen, 1), "seconds": round(time.time() - t0, 3),
                        "lr": lr_sched.get_last_lr()[0], "events_done": len(done)}, seen)
-    for event in pending:  # the last event lands on the final step; a too-short stage ends with the rest
-        run_event(event, step, late=event.step > step)
+        save(epoch + 1)
+    while pending:  # the last event lands on the final step; a too-short stage ends with the rest
+        event = pending.pop(0)
+        run_event(event, late=event.step > step)
+        save(epochs)
     if logits_out:
         from ..evaluate import write_cache
 
@@ -145,10 +185,12 @@ def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher
                                                                              info["row_accuracy"])), flush=True)
     timing = monitor.report_timing()
     save_torch(out, {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "job": job, "log": monitor.rows,
-                     "spec_hash": spec_hash(job), **slender_record(model),
+                     "spec_hash": key, **slender_record(model),
                      "slenderise": {"target": target, "prune_step": sched.prune_step, "events": done,
                                     "prune_rate": opts.get("prune_rate", "auto"), "taylor_samples": taylor_size},
                      "provenance": provenance(device=str(device), seed=job["seed"],
                                               precision=precision, timing=timing)})
+    if not keep_resume:
+        resume_path.unlink(missing_ok=True)
     monitor.close()
     return monitor.rows

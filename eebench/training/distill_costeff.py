@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..errors import fail
 from .losses import ExitLoss, register_loss, task_loss
 
 
@@ -26,9 +27,19 @@ def masked_hidden_mse(student: list[torch.Tensor], teacher: list[torch.Tensor], 
     return sum((((s - t) ** 2).mean(-1) * mask).sum(1).div(count).mean() for s, t in zip(student, teacher))
 
 
-def plain_hidden_mse(student: list[torch.Tensor], teacher: list[torch.Tensor]) -> torch.Tensor:
-    """Σ_layers plain mean of (s − t)² (the Taylor pass's hidden term, spec methods §7.3)."""
-    return sum(F.mse_loss(s, t) for s, t in zip(student, teacher))
+def padded_hidden_mse(student: list[torch.Tensor], teacher: list[torch.Tensor], mask: torch.Tensor | None,
+                      max_seq_length: int) -> torch.Tensor:
+    """Σ_layers Σ_{real tokens, d} (s − t)² / (B · max_seq_length · D): the Taylor pass's hidden term (spec methods
+    §7.3). The official code zeroes padded positions of student and teacher and takes a plain mean over inputs padded
+    to ``max_seq_length``; batches here are padded to their own longest sample, so the sum runs over the real tokens
+    and the divisor is the fixed padded length, which gives the official value whatever the batch's padding."""
+    total = 0
+    for s, t in zip(student, teacher):
+        sq = (s - t) ** 2
+        if mask is not None:
+            sq = sq * mask.to(sq.dtype).unsqueeze(-1)
+        total = total + sq.sum() / (s.shape[0] * int(max_seq_length) * s.shape[-1])
+    return total
 
 
 class TeacherLoss(ExitLoss):
@@ -53,8 +64,6 @@ class TeacherLoss(ExitLoss):
 
     def teacher_out(self):
         if not self._teacher:
-            from ..errors import fail
-
             raise fail(f"loss {self.name!r} needs a teacher model", "give the stage a teacher: (e.g. backbone:finetune)")
         with torch.no_grad():
             return self._teacher[0](self._inputs, with_hidden=True)
@@ -116,10 +125,17 @@ class CostEffDistill(TeacherLoss):
 @register_loss
 class CostEffTaylor(TeacherLoss):
     """The Taylor-importance pass's loss (spec methods §7.3): 0.9·[softCE(z_L,t_L) + Σ_i softCE(z_i,t_i)]
-    + 0.1·[Σ_i CE(z_i,y) + CE(z_L,y)] + plain-mean MSE over the hidden states — every exit's loss, so importance
-    reflects every exit, not only the last."""
+    + 0.1·[Σ_i CE(z_i,y) + CE(z_L,y)] + the hidden-state MSE over inputs padded to ``max_seq_length`` (the data
+    set's; ``padded_hidden_mse``) — every exit's loss, so importance reflects every exit, not only the last."""
     name = "costeff_taylor"
-    options = {"soft_weight": 0.9, "hard_weight": 0.1}
+    options = {"soft_weight": 0.9, "hard_weight": 0.1, "max_seq_length": None}
+
+    def __init__(self, model, **params):
+        super().__init__(model, **params)
+        n = self.params["max_seq_length"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise fail(f"loss {self.name!r} option max_seq_length={n!r} is not a positive integer",
+                       "pass the data set's max_seq_length (the length the official code pads every input to)")
 
     def forward(self, out, labels):
         ref = self.teacher_out()
@@ -127,7 +143,7 @@ class CostEffTaylor(TeacherLoss):
             soft_ce(out.exit_logits[i], ref.exit_logits[i]) for i in self.trained)
         exits, final = self.ce_terms(out, labels)
         return (float(self.params["soft_weight"]) * soft + float(self.params["hard_weight"]) * (sum(exits) + final)
-                + plain_hidden_mse(out.hidden_states, ref.hidden_states))
+                + padded_hidden_mse(out.hidden_states, ref.hidden_states, self.mask(), self.params["max_seq_length"]))
 
 
-__all__ = ["soft_ce", "masked_hidden_mse", "plain_hidden_mse", "task_loss"]
+__all__ = ["soft_ce", "masked_hidden_mse", "padded_hidden_mse", "task_loss"]
