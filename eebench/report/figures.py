@@ -11,9 +11,19 @@ from ..io import atomic_path  # noqa: E402
 from .style import RECONSTRUCTED_NOTE, has_mark  # noqa: E402
 
 
+def as_text(fig) -> None:
+    """Draw every label of ``fig`` as the text it is. Method titles come from configs and head files: a title holding
+    '$…$' would otherwise go to matplotlib's mathtext, and one it cannot parse raises when the figure is drawn."""
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+
+
 def save_figure(fig, stem) -> None:
     import matplotlib.pyplot as plt
 
+    as_text(fig)
     fig.tight_layout()
     for ext in ("png", "pdf"):
         path = Path(f"{stem}.{ext}")
