@@ -659,13 +659,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(err: Exception) -> str | None:
     """The user's side of an exception that is not an ``EEBenchError``: an error raised by a plugin file's code, or a
-    write the system refused (full disk, read-only folder) outside the atomic writers; None for anything else."""
+    file operation the system refused (full disk, read-only filesystem, no permission) outside the atomic writers,
+    where it may be a read as well as a write; None for anything else."""
+    import errno
+
     from .io import WRITE_FIXES, write_failed
     from .plugins import plugin_failure
 
     line = plugin_failure(err)
     if line is None and isinstance(err, OSError) and err.errno in WRITE_FIXES:
-        line = str(write_failed(err.filename or "a file", err))
+        verb = "access" if err.errno in (errno.EACCES, errno.EPERM) else "write"
+        line = str(write_failed(err.filename or "a file", err, verb))
     return line
 
 

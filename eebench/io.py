@@ -28,15 +28,15 @@ WRITE_FIXES = {
     errno.ENOSPC: "free space on that disk, then rerun",
     errno.EDQUOT: "free space within your disk quota, then rerun",
     errno.EROFS: "that filesystem is mounted read-only: run from a writable folder",
-    errno.EACCES: "make the folder writable for you (chmod/chown), or run from a folder you own",
-    errno.EPERM: "make the folder writable for you (chmod/chown), or run from a folder you own",
+    errno.EACCES: "give yourself access to it and its folder (chmod/chown), or run from a folder you own",
+    errno.EPERM: "give yourself access to it and its folder (chmod/chown), or run from a folder you own",
 }
 
 
-def write_failed(path, err: OSError) -> EEBenchError:
-    """One line for a write the system refused: the file, the system's reason and what to do."""
+def write_failed(path, err: OSError, verb: str = "write") -> EEBenchError:
+    """One line for a file operation the system refused: the file, the system's reason and what to do."""
     reason = err.strerror or str(err) or type(err).__name__
-    return fail(f"cannot write {path} ({reason})",
+    return fail(f"cannot {verb} {path} ({reason})",
                 WRITE_FIXES.get(err.errno, "check that its folder exists, is writable and has free space"))
 
 
@@ -59,9 +59,8 @@ def atomic_paths(paths):
         try:
             yield tmps
         except OSError as err:  # the block only writes its temporary files
-            target = {str(t): p for t, p in zip(tmps, paths)}.get(str(err.filename), paths[0] if len(paths) == 1
-                                                                    else ", ".join(map(str, paths)))
-            raise write_failed(target, err) from err
+            failed = {str(t): p for t, p in zip(tmps, paths)}.get(str(err.filename))
+            raise write_failed(failed or ", ".join(map(str, paths)), err) from err
         mode = 0o666 & ~_umask()  # mkstemp creates 0600; the result gets the mode any new file gets under the umask
         for tmp, path in zip(tmps, paths):
             try:

@@ -32,6 +32,9 @@ MACS = ["expected_macs_paper", "expected_macs_full", "full_macs_paper", "full_ma
 NUMBER = ["metric_value", *SPEEDUPS, *MACS, "avg_exit_layer"]
 COLUMNS = [*TEXT, *JSON_FIELDS, *INTEGER, *NUMBER, *PROVENANCE]
 FORMATS = (".parquet", ".csv")
+REWRITE = "write stores with eebench (run-store, merge), which writes every column with its type"
+NON_FINITE_FIX = ("only measured numbers are ranked (finite scores, positive speed-ups, MAC counts ≥ 0): rerun the "
+                  "run's curves and store (snakemake), or drop the row")
 
 
 def metric_of(curve: pd.DataFrame) -> tuple[str, str]:
@@ -40,7 +43,7 @@ def metric_of(curve: pd.DataFrame) -> tuple[str, str]:
     place the leaderboard decides which number it ranks."""
     if "metric" in curve.columns and curve["metric"].notna().any():
         name = str(curve["metric"].dropna().iloc[0])
-        return name, next(c for c in (name, "score", "accuracy") if c in curve.columns or c == "accuracy")
+        return name, next((c for c in (name, "score") if c in curve.columns), "accuracy")
     return "accuracy", "accuracy"
 
 
@@ -187,11 +190,6 @@ def _numbers(df: pd.DataFrame, col: str, name: str) -> np.ndarray:
                        REWRITE)
         values = numbers
     return values.to_numpy(dtype=float, na_value=np.nan)
-
-
-REWRITE = "write stores with eebench (run-store, merge), which writes every column with its type"
-NON_FINITE_FIX = ("only measured numbers are ranked (finite scores, positive speed-ups, MAC counts ≥ 0): rerun the "
-                  "run's curves and store (snakemake), or drop the row")
 
 
 def check_schema(df: pd.DataFrame, name: str = "the store") -> None:
