@@ -179,6 +179,24 @@ def test_a_title_with_dollars_in_the_report_figures(tmp_path):
     assert (tmp_path / "fig.png").stat().st_size > 0 and (tmp_path / "fig.pdf").stat().st_size > 0
 
 
+def test_tick_labels_keep_mathtext():
+    """Only labels are text: a log axis' tick labels are matplotlib's own mathtext (10^k) and must stay math."""
+    import matplotlib.pyplot as plt
+
+    from eebench.report.figures import as_text
+
+    fig, ax = plt.subplots()
+    ax.plot([0.01, 1.0, 100.0], [1, 2, 3], label=BAD_MATH)
+    ax.set_xscale("log")
+    ax.legend()
+    as_text(fig)
+    fig.canvas.draw()
+    ticks = ax.get_xticklabels()
+    assert ticks and all(t.get_parse_math() and t.get_text().startswith("$") for t in ticks)
+    assert not ax.get_legend().get_texts()[0].get_parse_math()
+    plt.close(fig)
+
+
 def test_the_board_is_written_all_or_nothing(tmp_path, monkeypatch):
     import eebench.leaderboard.render as render
 
