@@ -27,3 +27,7 @@ rule all:
     default_target: True
     input:
         [o for run in PLANS for o in report_outputs(run)] + glue_outputs(),
+
+
+onerror:
+    remove_empty_epoch_logs()

@@ -433,12 +433,15 @@ def cmd_leaderboard(args) -> None:
 
 
 def cmd_merge(args) -> None:
-    from .leaderboard.store import merge, read_store, write_store
+    from pathlib import Path
 
+    from .leaderboard.store import merge, read_store, store_format, write_store
+
+    out = Path(args.out)
+    csv = out.with_suffix(".csv") if store_format(out) == ".parquet" else None  # before reading anything
     df = merge([read_store(p) for p in args.stores])
-    csv = args.out[: -len(".parquet")] + ".csv" if args.out.endswith(".parquet") else None
-    write_store(df, args.out, csv)
-    print(f"{len(df)} rows from {len(args.stores)} stores → {args.out}")
+    write_store(df, out, csv)
+    print(f"{len(df)} rows from {len(args.stores)} stores → {out}" + (f" (and {csv})" if csv else ""))
 
 
 def cmd_validate(args) -> None:
@@ -587,10 +590,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("merge", help="combine results stores (keep the last row per key)")
     s.add_argument("stores", nargs="+", help="stores in order; later ones win")
-    s.add_argument("--out", required=True, help="merged store (.parquet; a .csv mirror is written beside it)")
+    s.add_argument("--out", required=True,
+                   help="merged store: .parquet (a .csv mirror is written beside it) or .csv (CSV only)")
     s.set_defaults(func=cmd_merge)
 
-    s = sub.add_parser("validate", help="refuse store rows measured under another protocol (one line naming the field)")
+    s = sub.add_parser("validate", help="refuse a store with missing or mistyped columns, non-finite numbers, "
+                                        "unparseable JSON fields, duplicate keys, or rows measured under another "
+                                        "protocol (one line naming the field)")
     s.add_argument("store")
     s.add_argument("--against", help="the leaderboard's store whose protocol the rows must share")
     s.set_defaults(func=cmd_validate)
@@ -691,7 +697,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("eebench: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 — a plugin's own error or a refused write is one line; a bug is not
+        line = _one_line(err)
+        if line is None:
+            raise
+        print(f"eebench: error: {line}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _one_line(err: Exception) -> str | None:
+    """The user's side of an exception that is not an ``EEBenchError``: an error raised by a plugin file's code, or a
+    file operation the system refused (full disk, read-only filesystem, no permission) outside the atomic writers,
+    where it may be a read as well as a write; None for anything else."""
+    import errno
+
+    from .io import WRITE_FIXES, write_failed
+    from .plugins import plugin_failure
+
+    line = plugin_failure(err)
+    if line is None and isinstance(err, OSError) and err.errno in WRITE_FIXES:
+        verb = "access" if err.errno in (errno.EACCES, errno.EPERM) else "write"
+        line = str(write_failed(err.filename or "a file", err, verb))
+    return line
 
 
 if __name__ == "__main__":

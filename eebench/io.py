@@ -1,11 +1,16 @@
 """Atomic writes and safe reads: a killed job never leaves a half-written result behind, and no file runs code.
 
+A write that the system refuses (a full disk, a read-only mount, a folder without write permission) is one error
+naming the file, and the file keeps its previous content. Files that belong together (a leaderboard's pages, a store
+and its CSV mirror) are renamed into place only once every one of them is written.
+
 Checkpoints, resume files and token-cache entries are torch zip files whose non-tensor parts are plain data (dicts,
 lists, strings, numbers); they are read with torch's weights-only unpickler, which builds tensors and containers and
 nothing else. A file that needs the full unpickler (a pickled object whose ``__reduce__`` could run code) is refused.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
@@ -16,24 +21,65 @@ from typing import Any
 
 import torch
 
-from .errors import fail
+from .errors import EEBenchError, fail
+
+
+WRITE_FIXES = {
+    errno.ENOSPC: "free space on that disk, then rerun",
+    errno.EDQUOT: "free space within your disk quota, then rerun",
+    errno.EROFS: "that filesystem is mounted read-only: run from a writable folder",
+    errno.EACCES: "give yourself access to it and its folder (chmod/chown), or run from a folder you own",
+    errno.EPERM: "give yourself access to it and its folder (chmod/chown), or run from a folder you own",
+}
+
+
+def write_failed(path, err: OSError, verb: str = "write") -> EEBenchError:
+    """One line for a file operation the system refused: the file, the system's reason and what to do."""
+    reason = err.strerror or str(err) or type(err).__name__
+    return fail(f"cannot {verb} {path} ({reason})",
+                WRITE_FIXES.get(err.errno, "check that its folder exists, is writable and has free space"))
+
+
+@contextmanager
+def atomic_paths(paths):
+    """Yield temporary paths beside ``paths``; rename them all into place only if the block succeeds (so a failure
+    while any of them is written leaves every previous file as it was). A refused write is one error naming its
+    file."""
+    paths = [Path(p) for p in paths]
+    tmps: list[Path] = []
+    try:
+        for path in paths:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            except OSError as err:
+                raise write_failed(path, err) from err
+            os.close(fd)
+            tmps.append(Path(tmp))
+        try:
+            yield tmps
+        except OSError as err:  # the block only writes its temporary files
+            failed = {str(t): p for t, p in zip(tmps, paths)}.get(str(err.filename))
+            raise write_failed(failed or ", ".join(map(str, paths)), err) from err
+        mode = 0o666 & ~_umask()  # mkstemp creates 0600; the result gets the mode any new file gets under the umask
+        for tmp, path in zip(tmps, paths):
+            try:
+                if tmp.exists():
+                    os.chmod(tmp, mode)
+                os.replace(tmp, path)
+            except OSError as err:
+                raise write_failed(path, err) from err
+    finally:
+        for tmp in tmps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        if os.path.exists(tmp):  # mkstemp creates 0600; the result gets the mode any new file gets under the umask
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_paths([path]) as (tmp,):
+        yield tmp
 
 
 def _umask() -> int:
@@ -46,6 +92,26 @@ def _umask() -> int:
 def write_text(path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def write_texts(files: dict) -> None:
+    """Several text files as one set ({path: text}): all of them, or (on a failure) none."""
+    with atomic_paths(list(files)) as tmps:
+        for tmp, text in zip(tmps, files.values()):
+            with writing(tmp):
+                tmp.write_text(text)
+
+
+@contextmanager
+def writing(tmp):
+    """A write error while ``tmp`` is written names it (a failed ``write`` call, pyarrow's too, carries no file name),
+    so that a set of files reports the one that failed."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None:
+            err.filename = str(tmp)
+        raise
 
 
 def write_json(path, obj: Any) -> None:
@@ -84,9 +150,33 @@ def plain(obj: Any) -> Any:
     raise TypeError(f"cannot store a {type(obj).__name__} in a checkpoint: only tensors and plain data")
 
 
+class _Sink:
+    """A file whose write errors are kept: torch's zip writer reports one as a RuntimeError that no longer says what
+    happened (a full disk reads "unexpected pos 64 vs 0")."""
+
+    def __init__(self, fh):
+        self.fh, self.error = fh, None
+
+    def write(self, data) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
 def save_torch(path, obj: Any) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(plain(obj), tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        sink = _Sink(fh)
+        try:
+            torch.save(plain(obj), sink)
+        except RuntimeError as err:
+            if sink.error is None:
+                raise
+            raise sink.error from err  # a full disk: one line naming the file (atomic_path)
 
 
 def load_torch(path) -> Any:

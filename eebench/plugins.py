@@ -2,7 +2,9 @@
 
 Importing the file registers what it defines (``@register_head("gated")``). Each file is imported once per process,
 and the items it registered are remembered, so a run plan can record the file (and its hash) in the spec of exactly
-the jobs that use them: editing the head reruns its jobs and nothing else.
+the jobs that use them: editing the head reruns its jobs and nothing else. An exception that a plugin's own code
+raises later (a head's ``__init__`` or ``forward``) is told apart from eebench's bugs by the file it came from, and
+reported in one line naming the item, the file and the exception.
 """
 from __future__ import annotations
 
@@ -74,3 +76,37 @@ def load_recorded(records) -> None:
             raise fail(f"plugin file {rec['path']} changed since the run was planned",
                        "rerun snakemake (it reruns the jobs of that head)")
         load_plugin_files([rec["path"]])
+
+
+def plugin_failure(err: BaseException) -> str | None:
+    """The one-line report of ``err`` if plugin code raised it (its innermost frame in a plugin file), else None."""
+    files = {str(key): given for key, (given, _) in _LOADED.items()}
+    tb, hit = err.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename in files:
+            hit = tb
+        tb = tb.tb_next
+    if hit is None:
+        return None
+    frame, given = hit.tb_frame, files[hit.tb_frame.f_code.co_filename]
+    text = str(err).strip().splitlines()
+    return str(fail(f"{_item_of(frame, given)} in plugin file {given} raised {type(err).__name__}"
+                    f"{': ' + text[0] if text else ''} (in {frame.f_code.co_name}, line {hit.tb_lineno})",
+                    f"fix the file (`eebench check-head NAME --plugin {given}` runs a head on tiny models)"))
+
+
+def _item_of(frame, given: str) -> str:
+    """Which registered item the failing frame belongs to: its ``self``'s class, its function, or the file's only
+    item; "code" when none fits."""
+    regs = _registries()
+    owner = frame.f_locals.get("self")
+    mro = type(owner).__mro__ if owner is not None else ()
+    for kind, reg in regs.items():
+        for name, obj in reg._items.items():
+            if obj in mro or getattr(obj, "__code__", None) is frame.f_code:
+                return f"{reg.singular} {name!r}"
+    items = [(kind, name) for _, (g, found) in _LOADED.items() if g == given for kind, names in found.items()
+             for name in names]
+    if len(items) == 1:
+        return f"{regs[items[0][0]].singular} {items[0][1]!r}"
+    return "code"

@@ -105,17 +105,24 @@ def test_bootstrap_interval():
 def test_metric_name_read_from_the_curve():
     assert metric_of(pd.DataFrame({"accuracy": [0.5]})) == ("accuracy", "accuracy")
     assert metric_of(pd.DataFrame({"accuracy": [0.5], "metric": ["f1"], "f1": [0.4]})) == ("f1", "f1")
+    # eebench.curves writes a task's metric to `score` (CoLA: MCC; STS-B: accuracy is NaN), never to `accuracy`
+    assert metric_of(pd.DataFrame({"accuracy": [0.7], "metric": ["mcc"], "score": [0.2]})) == ("mcc", "score")
 
 
 def _store(method="m", **over):
     base = {"run": "r", "method": method, "title": method.upper(), "backbone": "vit", "dataset": "digits",
             "split": "{}", "checkpoint": "False", "seed": 0, "policy": "lgvit_confidence",
             "sweep": json.dumps({"threshold": [0.5, 1.0]}), "metric": "accuracy", "macs_convention": "paper",
-            "exit_positions": "[1, 2]", "params": 10, "full_macs_paper": 4.0, "full_macs_full": 5.0}
+            "exit_positions": "[1, 2]", "params": 10, "full_macs_paper": 4.0, "full_macs_full": 5.0,
+            "heads": '["mlp"]', "macs_counter": "{}", "created": "2025-01-01", "eebench": "0.1", "git_commit": None,
+            "python": "3.11", "torch": "2.5", "transformers": "5.0", "timm": None, "fvcore": "0.1", "device": "cpu",
+            "dtype": "fp32"}
     rows = []
     for t, (s, acc, macs) in zip([0.5, 1.0], [(2.0, 0.8, 2.0), (1.0, 0.9, 4.0)]):
         rows.append({**base, "policy_params": json.dumps({"threshold": t}), "metric_value": acc, "layer_speedup": s,
-                     "expected_macs_paper": macs, "expected_macs_full": macs + 1, **over})
+                     "expected_macs_paper": macs, "expected_macs_full": macs + 1, "head_aware_speedup_paper": 4 / macs,
+                     "head_aware_speedup_full": 5 / (macs + 1), "avg_exit_layer": 3 / s,
+                     "exit_histogram": '{"1": 1}', **over})
     return pd.DataFrame(rows)
 
 

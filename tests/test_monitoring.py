@@ -201,3 +201,25 @@ def test_default_run_trains_its_stages_in_a_few_shared_processes():
             assert where[(prev[0], s, prev[1])][0] == g and where[(prev[0], s, prev[1])][1] < i, (m, st)
     ddp = Plan({**plan.config, "resources": {"train": {"gpu": 2}}})
     assert sorted(ddp.train_groups()) == ["ablations-1", "ablations-2"]
+
+
+def test_a_failed_start_leaves_no_empty_epoch_csv(tmp_path):
+    """Snakemake creates every log file a finished job did not write, a failed job's too: a stage that fails before
+    its first epoch (here: pretrained weights that do not exist) must not leave a zero-byte <stage>.epochs.csv."""
+    import shutil
+
+    import yaml
+
+    if shutil.which("snakemake") is None:
+        pytest.skip("snakemake not installed")
+    config = {"run": "fs", "seeds": [0], "dataset": {"name": "digits", "test_fraction": 0.5},
+              "backbone": {**TINY_BACKBONE, "pretrained": "./no_such_weights"}, "training": {"epochs": 1},
+              "methods": {"backbone": {}}}
+    (tmp_path / "fs.yaml").write_text(yaml.safe_dump(config))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+                           "--configfile", str(tmp_path / "fs.yaml"), "--cores", "1",
+                           "results/fs/train/backbone/seed0/finetune.pt"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    logs = tmp_path / "results" / "fs" / "logs" / "train" / "backbone" / "seed0"
+    assert "pretrained weights folder './no_such_weights' does not exist" in (logs / "finetune.log").read_text()
+    assert sorted(p.name for p in logs.iterdir()) == ["finetune.log"]  # no finetune.epochs.csv, empty or not

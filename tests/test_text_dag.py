@@ -97,5 +97,10 @@ def test_glue_grid_with_regression_renders_the_cross_task_table(tmp_path):
     assert "Pearson/Spearman (%)" in stsb_t1 and "Accuracy (%)" not in stsb_t1
     curve = pd.read_csv(tmp_path / "results" / "glue_ci" / "stsb" / "curves" / "pabee" / "seed0.csv")
     assert set(curve["metric"]) == {"Pearson/Spearman"} and curve["score"].between(-1, 1).all()
+    # the store (and the leaderboard) rank that score, not the regression's undefined accuracy (NaN)
+    store = pd.read_parquet(tmp_path / "results" / "glue_ci" / "stsb" / "store.parquet")
+    ranked = store[store["method"] == "pabee"]
+    assert set(store["metric"]) == {"Pearson/Spearman"} and store["metric_value"].notna().all()
+    assert sorted(ranked["metric_value"]) == pytest.approx(sorted(curve["score"]))
     pvo = (tmp_path / "reports" / "glue_ci" / "paper_vs_ours_glue.md").read_text()
     assert "1.62×" in pvo and "sst2: " in pvo

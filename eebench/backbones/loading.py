@@ -2,14 +2,17 @@
 
 HF transformers and timm presets share the rules: ``pretrained`` None → random init (the config asked for it); a
 string that looks like a path must exist; anything else is a hub name, and a hub that cannot be reached (offline) is
-one error naming the weights and how to provide them locally.
+one error naming the weights and how to provide them locally, at once rather than after the hub client's retries
+(``eebench.hub``).
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from ..errors import EEBenchError, fail
+from ..hub import hub_call
 
 TIMM_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -25,8 +28,10 @@ def local_path(pretrained: str, kind: str, holds: str) -> Path | None:
     return path
 
 
-def load_failed(pretrained: str, err: Exception, download: str) -> EEBenchError:
+def load_failed(pretrained: str, err: Exception, download: str, offline: bool = False) -> EEBenchError:
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if offline:
+        first = f"the hub is offline (HF_HUB_OFFLINE set or no network) and the HF cache lacks them; {first}"
     return fail(f"could not load pretrained weights {pretrained!r} ({first})",
                 f"download them once ({download}) and set backbone.pretrained to DIR, or set "
                 "backbone.pretrained: false to train from random init")
@@ -40,13 +45,15 @@ def load_hf_model(model_cls: Any, config: Any, pretrained: str | None, **kwargs:
         model.eebench_missing_keys = []
         return model
     path = local_path(pretrained, "folder", "a folder saved with save_pretrained()")
+    offline = False
     try:
-        model, info = model_cls.from_pretrained(str(path) if path else pretrained, output_loading_info=True,
-                                                attn_implementation=config._attn_implementation, **kwargs)
+        with hub_call() if path is None else nullcontext(False) as offline:
+            model, info = model_cls.from_pretrained(str(path) if path else pretrained, output_loading_info=True,
+                                                    attn_implementation=config._attn_implementation, **kwargs)
         model.eebench_missing_keys = list(info.get("missing_keys", []))
         return model
     except (OSError, ValueError) as err:  # offline hub, missing files, corrupt weights
-        raise load_failed(pretrained, err, f"huggingface-cli download {pretrained} --local-dir DIR") from err
+        raise load_failed(pretrained, err, f"huggingface-cli download {pretrained} --local-dir DIR", offline) from err
 
 
 def load_timm_model(name: str, pretrained: str | None, eager: bool = False, **kwargs: Any):
@@ -69,12 +76,15 @@ def load_timm_model(name: str, pretrained: str | None, eager: bool = False, **kw
             path = found[0]
         # a file wins over the hub in timm's resolution; a hub id with no url never falls back to a raw download
         overlay = {"file": str(path)} if path else {"hf_hub_id": pretrained.removeprefix("hf-hub:"), "url": None}
+    offline = False
     try:
-        model = timm.create_model(name, pretrained=overlay is not None, pretrained_cfg_overlay=overlay, **kwargs)
+        with hub_call() if overlay and "hf_hub_id" in overlay else nullcontext(False) as offline:
+            model = timm.create_model(name, pretrained=overlay is not None, pretrained_cfg_overlay=overlay, **kwargs)
     except TypeError as err:
         raise fail(f"bad option for timm model {name!r}: {err}", "check the backbone section of the config") from err
     except (OSError, ValueError, RuntimeError) as err:  # offline hub, missing files, mismatched weights
-        raise load_failed(pretrained, err, f"hf download {pretrained.removeprefix('hf-hub:')} --local-dir DIR") from err
+        raise load_failed(pretrained, err, f"hf download {pretrained.removeprefix('hf-hub:')} --local-dir DIR",
+                          offline) from err
     if eager:
         for module in model.modules():
             if hasattr(module, "fused_attn"):

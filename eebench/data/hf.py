@@ -1,21 +1,17 @@
 """HF ``datasets``: a hub dataset (name, config, revision), a ``save_to_disk`` folder, or parquet files per split.
 
-Offline the hub is never retried: with ``HF_HUB_OFFLINE`` set (read when called, not only at import) or the hub's host
-unreachable, the load runs in offline mode — the HF cache still serves what it holds — and a miss is one error that
-says how to provide the data locally. (Left alone, ``datasets`` retries an unreachable hub for about 20 s.)
+Offline the hub is never retried (``eebench.hub``): the HF cache still serves what it holds, and a miss is one error
+that says how to provide the data locally.
 """
 from __future__ import annotations
 
-import os
 import re
-import socket
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 
 from ..errors import fail
+from ..hub import hub_call
 from .images import ImageSplit, Loaded, choose_splits
 
 IMAGE_COLUMNS = ("img", "image")  # cifar10/100 name it img; food101, imagenet-1k image
@@ -32,50 +28,13 @@ def _datasets():
     return datasets
 
 
-def _env_true(name: str) -> bool:
-    return os.environ.get(name, "").upper() in {"1", "ON", "YES", "TRUE"}
-
-
-def hub_offline() -> bool:
-    """Offline mode as the user set it, or the hub's host does not answer within 3 s (no network)."""
-    import huggingface_hub
-    from huggingface_hub import constants
-
-    if (_env_true("HF_HUB_OFFLINE") or _env_true("HF_DATASETS_OFFLINE") or _env_true("TRANSFORMERS_OFFLINE")
-            or huggingface_hub.is_offline_mode() or _datasets().config.HF_HUB_OFFLINE):
-        return True
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return False  # a proxy may reach what a direct connection cannot
-    url = urlparse(constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=3).close()
-    except OSError:
-        return True
-    return False
-
-
-@contextmanager
-def _offline_mode(on: bool):
-    """Both libraries read their offline flag at import; set it for this call only."""
-    from huggingface_hub import constants
-
-    config = _datasets().config
-    saved = constants.HF_HUB_OFFLINE, config.HF_HUB_OFFLINE
-    if on:
-        constants.HF_HUB_OFFLINE = config.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        constants.HF_HUB_OFFLINE, config.HF_HUB_OFFLINE = saved
-
-
 def open_hub(dataset: str, hub: str, config: str | None, revision: str | None, cache_dir: str | None):
     """``datasets.load_dataset(hub, config, revision=...)`` → DatasetDict, or one actionable error."""
     datasets = _datasets()
     where = hub + (f" ({config})" if config else "") + (f" @ {revision}" if revision else "")
-    offline = hub_offline()
+    offline = False
     try:
-        with _offline_mode(offline):
+        with hub_call() as offline:
             return datasets.load_dataset(hub, config, revision=revision, cache_dir=cache_dir)
     except Exception as err:  # noqa: BLE001 — any hub failure ends in the same advice
         reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"

@@ -95,6 +95,10 @@ def leaderboard(store: pd.DataFrame, opts: dict, samples: dict | None = None) ->
     "baseline": the no-exit method, "means": seed-mean points}."""
     conv, (lo, hi) = opts["macs_convention"], opts["speedup_range"]
     swept = store[store["policy"] != STATIC]
+    # a point without finite coordinates is no measurement: never ranked, averaged or on the front (``validate``
+    # refuses a store holding one; this keeps the ranking honest for a caller that did not validate)
+    measured = swept[["metric_value", "layer_speedup", f"expected_macs_{conv}"]].to_numpy(float)
+    swept = swept[np.isfinite(measured).all(axis=1)]
     base_methods = list(dict.fromkeys(swept.loc[swept["exit_positions"] == "[]", "method"]))
     base = "backbone" if "backbone" in base_methods else (base_methods[0] if base_methods else None)
     # mean over seeds at each setting: the points Pareto membership and the plot use

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io import atomic_path, write_text
+from ..io import write_texts
 from .store import PROVENANCE, STATIC
 
 
@@ -89,10 +89,10 @@ def pareto_svg(res: dict, opts: dict, titles: dict) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..report.figures import as_text
     from ..report.style import method_style
 
     conv = opts["macs_convention"]
-    plt.rcParams["svg.fonttype"] = "none"
     fig, ax = plt.subplots(figsize=(7, 4.6), dpi=100)
     means = res["means"]
     for method, pts in means.groupby("method", sort=False):
@@ -109,10 +109,14 @@ def pareto_svg(res: dict, opts: dict, titles: dict) -> str:
     ax.set_ylabel(f"{means.attrs.get('metric', 'metric')} (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
+    as_text(fig)
     buf = io.StringIO()
-    fig.savefig(buf, format="svg")
-    plt.close(fig)
+    try:
+        fig.tight_layout()
+        with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text in the page
+            fig.savefig(buf, format="svg")
+    finally:
+        plt.close(fig)
     svg = buf.getvalue()
     return svg[svg.index("<svg"):]
 
@@ -167,6 +171,8 @@ tr.highlight td{{background:#fff3c4;font-weight:600}}.note{{font-size:12px;color
 
 
 def write_leaderboard(res: dict, store: pd.DataFrame, opts: dict, out_dir, run: str) -> None:
+    """The three files, rendered in full first and then renamed into place together: a failure while rendering any of
+    them leaves the previous board as it was."""
     out_dir = Path(out_dir)
     board = res["board"]
     metric = store[store["policy"] != STATIC]["metric"].iloc[0]
@@ -176,14 +182,11 @@ def write_leaderboard(res: dict, store: pd.DataFrame, opts: dict, out_dir, run: 
     pair = pairwise_table(res["pairwise"], titles)
     reported = reported_rows_of(opts)
     notes = protocol_lines(store, opts, res)
-    with atomic_path(out_dir / "leaderboard.csv") as tmp:
-        board.to_csv(tmp, index=False)
     md = [f"# Leaderboard: run {run}", "", disp.to_markdown(index=False), "",
           "## Pairwise area between curves (row − column, points)", "", pair.to_markdown(index=False), ""]
     md += ["## Reported in the paper (not ranked: a different scale)", "",
            reported.to_markdown(index=False) if len(reported) else "(no paper setting for this run)", ""]
     md += ["## Protocol and provenance", ""] + [f"- {n}" for n in notes]
-    write_text(out_dir / "leaderboard.md", "\n".join(md) + "\n")
     # html: each sortable cell carries its raw number
     raw_cols = ["rank", "title", "area_mean"] + [f"at_{s:g}x_mean" for s in opts["speedups"]] + \
                [f"speedup_at_{q * 100:g}_mean" for q in opts["retention"]] + ["elue_mean", "pareto_points", "params",
@@ -203,7 +206,8 @@ def write_leaderboard(res: dict, store: pd.DataFrame, opts: dict, out_dir, run: 
         svg=pareto_svg(res, opts, titles), pairwise=pair.to_html(index=False, border=0),
         reported=reported.to_html(index=False, border=0) if len(reported) else "<p>(no paper setting)</p>",
         notes="".join(f"<li>{html.escape(n)}</li>" for n in notes))
-    write_text(out_dir / "leaderboard.html", page)
+    write_texts({out_dir / "leaderboard.csv": board.to_csv(index=False),
+                 out_dir / "leaderboard.md": "\n".join(md) + "\n", out_dir / "leaderboard.html": page})
 
 
 def reported_rows_of(opts: dict) -> pd.DataFrame:

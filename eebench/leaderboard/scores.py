@@ -3,6 +3,8 @@
 A method's *envelope* is the upper Pareto front of its (speed-up, metric) points joined by straight lines: E(s) is the
 best metric reachable at speed-up s, flat to the left of its slowest front point (a faster point reaches that metric)
 and undefined past its fastest point (the method cannot go that fast).
+
+A point with a non-finite coordinate (NaN, ±inf) is no measurement: it is on no envelope or front and beats nothing.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import numpy as np
 def envelope(speedups, metrics) -> tuple[np.ndarray, np.ndarray]:
     """Front points sorted by speed-up (metric strictly decreasing): those no faster-or-equal point beats."""
     s, m = np.asarray(speedups, float), np.asarray(metrics, float)
+    finite = np.isfinite(s) & np.isfinite(m)
+    s, m = s[finite], m[finite]
     order = np.lexsort((-m, -s))  # fastest first; at equal speed-up the best metric first
     xs, ys, best = [], [], -np.inf
     for i in order:
@@ -62,9 +66,13 @@ def elue_gain(macs, metrics, ref_macs, ref_metrics) -> float | None:
     joins the reference curve's best points (metric vs MACs, lower MACs better) by straight lines and stays flat
     past its best point (that metric is reachable with fewer MACs) up to the reference's largest MACs."""
     rx, ry = envelope(-np.asarray(ref_macs, float), ref_metrics)  # 'faster' = fewer MACs
+    if not len(rx):
+        return None
     rx, ry = -rx[::-1], ry[::-1]  # MACs increasing, metric increasing
     x, y = np.asarray(macs, float), np.asarray(metrics, float)
-    inside = (x >= rx[0] - 1e-9) & (x <= np.max(ref_macs) + 1e-9)
+    ref_x = np.asarray(ref_macs, float)
+    top = np.max(ref_x[np.isfinite(ref_x) & np.isfinite(np.asarray(ref_metrics, float))])
+    inside = np.isfinite(x) & np.isfinite(y) & (x >= rx[0] - 1e-9) & (x <= top + 1e-9)
     if not inside.any():
         return None
     return float(np.mean(y[inside] - np.interp(x[inside], rx, ry)))
@@ -73,9 +81,10 @@ def elue_gain(macs, metrics, ref_macs, ref_metrics) -> float | None:
 def pareto_mask(macs, metrics) -> np.ndarray:
     """(e) Points no other point beats on both fewer-or-equal MACs and higher-or-equal metric (one strictly)."""
     x, y = np.asarray(macs, float), np.asarray(metrics, float)
-    no_worse = (x[None, :] <= x[:, None]) & (y[None, :] >= y[:, None])
+    finite = np.isfinite(x) & np.isfinite(y)
+    no_worse = (x[None, :] <= x[:, None]) & (y[None, :] >= y[:, None]) & finite[None, :]
     better = no_worse & ((x[None, :] < x[:, None]) | (y[None, :] > y[:, None]))  # [i, j]: j beats i
-    return ~better.any(axis=1)
+    return finite & ~better.any(axis=1)
 
 
 def area_between(front_a, front_b, lo: float, hi: float) -> dict[str, float] | None:

@@ -1,27 +1,49 @@
 """The results store: every operating point of every method, run and seed as one long-format table (parquet + CSV
 mirror), each row carrying the protocol it was measured under and its provenance. ``merge`` combines stores (keep the
-last row per key); ``validate`` refuses rows measured under another protocol."""
+last row per key); ``validate`` refuses rows measured under another protocol.
+
+A store may come from someone else, so nothing in it is trusted: every column of the schema below must be there with
+its type, every score, speed-up and MAC count must be a finite number, JSON fields must parse, and a key (one
+operating point of one method, run and seed) must not occur twice. The first violation is one error line."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import numpy as np
 import pandas as pd
 
 from ..errors import fail
-from ..io import atomic_path, read_json
+from ..io import atomic_paths, read_json, writing
 
+# one operating point: a method's row in one run and seed, at one setting of its policy's swept parameters
 KEY = ["run", "method", "backbone", "dataset", "seed", "policy", "policy_params"]
 # what must agree between rows for them to be ranked together (``sweep`` per policy: a method's grid)
 PROTOCOL = ["dataset", "split", "backbone", "checkpoint", "macs_convention", "metric"]
 PROVENANCE = ["eebench", "git_commit", "python", "torch", "transformers", "timm", "fvcore", "device", "dtype"]
+# the schema (what ``store_rows`` writes). Provenance fields may be empty (a package that is not installed); no other.
+TEXT = ["run", "method", "title", "backbone", "dataset", "checkpoint", "policy", "metric", "macs_convention",
+        "created"]
+JSON_FIELDS = {"split": dict, "exit_positions": list, "heads": list, "sweep": dict, "policy_params": dict,
+               "exit_histogram": dict, "macs_counter": dict}
+INTEGER = ["seed", "params"]
+SPEEDUPS = ["layer_speedup", "head_aware_speedup_paper", "head_aware_speedup_full"]
+MACS = ["expected_macs_paper", "expected_macs_full", "full_macs_paper", "full_macs_full"]
+NUMBER = ["metric_value", *SPEEDUPS, *MACS, "avg_exit_layer"]
+COLUMNS = [*TEXT, *JSON_FIELDS, *INTEGER, *NUMBER, *PROVENANCE]
+FORMATS = (".parquet", ".csv")
+REWRITE = "write stores with eebench (run-store, merge), which writes every column with its type"
+NON_FINITE_FIX = ("only measured numbers are ranked (finite scores, positive speed-ups, MAC counts ≥ 0): rerun the "
+                  "run's curves and store (snakemake), or drop the row")
 
 
 def metric_of(curve: pd.DataFrame) -> tuple[str, str]:
-    """(metric name, column holding it): a curve that names its metric (a ``metric`` column) is read by that name,
-    else it is top-1 accuracy. The one place the leaderboard decides which number it ranks."""
+    """(metric name, column holding it): a curve that names its metric (a ``metric`` column) holds it in a column of
+    that name or, as ``eebench.curves`` writes it, in ``score``; a curve that names none is top-1 accuracy. The one
+    place the leaderboard decides which number it ranks."""
     if "metric" in curve.columns and curve["metric"].notna().any():
         name = str(curve["metric"].dropna().iloc[0])
-        return name, name if name in curve.columns else "accuracy"
+        return name, next((c for c in (name, "score") if c in curve.columns), "accuracy")
     return "accuracy", "accuracy"
 
 
@@ -74,7 +96,7 @@ def store_rows(plan) -> pd.DataFrame:
             "full_macs_paper", "full_macs_full", "macs_convention", "macs_counter", *PROVENANCE, "created"]
     # static-exit rows take the protocol and provenance columns of their method's policy rows
     df[fill] = df.groupby("method")[fill].transform(lambda c: c.ffill().bfill())
-    return df
+    return df.astype({"params": "int64"})
 
 
 STATIC = "static_exit"
@@ -104,32 +126,123 @@ def static_rows(plan, method: str, seed: int, costs: dict, metric: str) -> pd.Da
         "avg_exit_layer": [float(l) for l in layers], "exit_histogram": [_json({str(l): n}) for l in layers]})
 
 
-def write_store(df: pd.DataFrame, parquet: str | Path, csv: str | Path | None = None) -> None:
+def store_format(path: str | Path) -> str:
+    """A store's format from its file name: .parquet or .csv, anything else refused."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise fail(f"results store {path}: unknown format {suffix or '(no extension)'!r}",
+                   "name it .parquet (the store; eebench writes a .csv mirror beside it) or .csv")
+    return suffix
+
+
+def write_store(df: pd.DataFrame, path: str | Path, csv: str | Path | None = None) -> None:
+    """``df`` (checked against the schema first) to ``path`` in the format its extension names, with an optional CSV
+    mirror; the files appear together or not at all."""
+    check_schema(df, f"the store for {path}")
     df = df.astype({c: "string" for c in ("git_commit", "timm", "transformers", "fvcore") if c in df})
-    with atomic_path(parquet) as tmp:
-        df.to_parquet(tmp, index=False)
-    if csv:
-        with atomic_path(csv) as tmp:
-            df.to_csv(tmp, index=False)
+    outs = [(path, store_format(path))] + ([(csv, store_format(csv))] if csv else [])
+    with atomic_paths([p for p, _ in outs]) as tmps:
+        for tmp, (_, fmt) in zip(tmps, outs):
+            with writing(tmp):
+                if fmt == ".parquet":
+                    df.to_parquet(tmp, index=False)
+                else:
+                    df.to_csv(tmp, index=False)
+
+
+# a CSV cell that is empty (or, in a number column, one of these) is missing; text like "NA" stays text
+NUMBER_NA = ["", "nan", "NaN", "NAN", "-nan", "NA", "N/A", "null", "None"]
 
 
 def read_store(path: str | Path) -> pd.DataFrame:
     path = Path(path)
+    fmt = store_format(path)
     if not path.is_file():
         raise fail(f"results store {path} does not exist", "run snakemake (it writes results/<run>/store.parquet)")
     try:
-        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        if fmt == ".parquet":
+            df = pd.read_parquet(path)
+        else:
+            text = [*TEXT, *JSON_FIELDS, *PROVENANCE]
+            df = pd.read_csv(path, dtype={c: "string" for c in text}, keep_default_na=False,
+                             na_values={c: [""] if c in text else NUMBER_NA for c in COLUMNS})
     except Exception as err:
         raise fail(f"results store {path} is unreadable ({type(err).__name__})", "rewrite it with eebench") from err
-    missing = [c for c in KEY + PROTOCOL + ["sweep", "metric_value"] if c not in df.columns]
-    if missing:
-        raise fail(f"results store {path} lacks column(s) {missing}", "it was not written by eebench's store rule")
+    check_schema(df, f"results store {path}")
     return df
 
 
-def validate(df: pd.DataFrame, reference: pd.DataFrame | None = None) -> None:
-    """Every row must share the reference's protocol (default: the store's first row); rows of one policy must share
-    its sweep grid. The first difference is one error line naming the field."""
+def _where(df: pd.DataFrame, i: int) -> str:
+    row = df.iloc[i]
+    return f"row {i} ({row.get('method')}, seed {row.get('seed')}, {row.get('policy')} {row.get('policy_params')})"
+
+
+def _numbers(df: pd.DataFrame, col: str, name: str) -> np.ndarray:
+    """A number column as floats; text or booleans in it are one error."""
+    values = df[col]
+    if pd.api.types.is_bool_dtype(values):
+        raise fail(f"{name}: column {col!r} holds booleans, not numbers", REWRITE)
+    if not pd.api.types.is_numeric_dtype(values):
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = np.flatnonzero(numbers.isna() & values.notna())
+        if len(bad):
+            raise fail(f"{name}: column {col!r} holds {values.iloc[bad[0]]!r} in {_where(df, bad[0])}, not a number",
+                       REWRITE)
+        values = numbers
+    return values.to_numpy(dtype=float, na_value=np.nan)
+
+
+def check_schema(df: pd.DataFrame, name: str = "the store") -> None:
+    """Every column of the schema with its type, finite numbers, parseable JSON fields, one row per key; the first
+    violation is one error naming the column and row."""
+    if not len(df):
+        raise fail(f"{name} has no rows", "rank a store that holds results (eebench run-store writes one per run)")
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise fail(f"{name} lacks column(s) {missing}", REWRITE)
+    for col in [*TEXT, *PROVENANCE, *JSON_FIELDS]:
+        for i, v in enumerate(df[col].tolist()):
+            empty = v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+            if isinstance(v, str) or (empty and col in PROVENANCE):
+                continue
+            what = "is empty" if empty else f"holds {v!r} ({type(v).__name__}), not text"
+            raise fail(f"{name}: {col} {what} in {_where(df, i)}", REWRITE)
+    for col, kind in JSON_FIELDS.items():
+        for i, v in enumerate(df[col].tolist()):
+            try:
+                parsed = json.loads(v)
+            except json.JSONDecodeError as err:
+                raise fail(f"{name}: {col} {v!r} in {_where(df, i)} is not JSON ({err.msg})", REWRITE) from err
+            if not isinstance(parsed, kind):
+                raise fail(f"{name}: {col} {v!r} in {_where(df, i)} is not a JSON "
+                           f"{'object' if kind is dict else 'array'}", REWRITE)
+    for col in [*INTEGER, *NUMBER]:
+        values = _numbers(df, col, name)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            more = f" ({len(bad) - 1} more in that column)" if len(bad) > 1 else ""
+            raise fail(f"{name}: {col} is {values[bad[0]]} in {_where(df, bad[0])}{more}", NON_FINITE_FIX)
+        if col in INTEGER and (bad := np.flatnonzero(values != np.round(values))).size:
+            raise fail(f"{name}: {col} is {values[bad[0]]} in {_where(df, bad[0])}, not a whole number", REWRITE)
+        if col in SPEEDUPS and (bad := np.flatnonzero(values <= 0)).size:
+            raise fail(f"{name}: {col} is {values[bad[0]]} in {_where(df, bad[0])}, not a positive speed-up",
+                       NON_FINITE_FIX)
+        if col in MACS and (bad := np.flatnonzero(values < 0)).size:
+            raise fail(f"{name}: {col} is {values[bad[0]]} in {_where(df, bad[0])}, a negative MAC count",
+                       NON_FINITE_FIX)
+    dup = df.duplicated(subset=KEY, keep=False)
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        j = int(np.flatnonzero(dup & (df[KEY] == df[KEY].iloc[i]).all(axis=1))[1])
+        raise fail(f"{name}: rows {i} and {j} are the same operating point ({', '.join(KEY)} = "
+                   f"{', '.join(str(df[k].iloc[i]) for k in KEY)})",
+                   "keep one row per operating point: combine stores with eebench merge (the later row wins)")
+
+
+def validate(df: pd.DataFrame, reference: pd.DataFrame | None = None, name: str = "the store") -> None:
+    """The schema (``check_schema``), then: every row must share the reference's protocol (default: the store's first
+    row); rows of one policy must share its sweep grid. The first difference is one error line naming the field."""
+    check_schema(df, name)
     ref = (reference if reference is not None and len(reference) else df).iloc[0]
     for i, row in df.reset_index(drop=True).iterrows():
         for field in PROTOCOL:

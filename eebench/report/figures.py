@@ -11,9 +11,28 @@ from ..io import atomic_path  # noqa: E402
 from .style import RECONSTRUCTED_NOTE, has_mark  # noqa: E402
 
 
+def as_text(fig) -> None:
+    """Draw every label of ``fig`` (titles, legend entries, axis labels, notes) as the text it is. Method titles come
+    from configs and head files: a title holding '$…$' would otherwise go to matplotlib's mathtext, and one it cannot
+    parse raises when the figure is drawn. Tick labels keep mathtext: matplotlib's own formatters write them in it
+    (a log axis' 10^k)."""
+    from matplotlib.text import Text
+
+    ticks = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            ticks.add(axis.offsetText)
+            for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]:
+                ticks.update((tick.label1, tick.label2))
+    for text in fig.findobj(Text):
+        if text not in ticks:
+            text.set_parse_math(False)
+
+
 def save_figure(fig, stem) -> None:
     import matplotlib.pyplot as plt
 
+    as_text(fig)
     fig.tight_layout()
     for ext in ("png", "pdf"):
         path = Path(f"{stem}.{ext}")

@@ -69,6 +69,19 @@ def epochs_csv_path(run, method, seed, stage):
     return f"results/{run}/logs/train/{method}/seed{seed}/{stage}.epochs.csv"
 
 
+def remove_empty_epoch_logs():
+    """Snakemake creates every log file that a finished job did not write, a failed job's too, so a stage that failed
+    before its first epoch (e.g. on missing pretrained weights) would leave an empty per-epoch CSV; the job itself only
+    writes the CSV once an epoch is done. A failed workflow removes those empty files (the rules and their shell
+    commands stay as they are, so no finished job reruns)."""
+    from pathlib import Path
+
+    for run in PLANS:
+        for path in Path(f"results/{run}/logs/train").rglob("*.epochs.csv"):
+            if path.stat().st_size == 0:
+                path.unlink()
+
+
 for _run, _groups in GROUPS.items():
     _tag = "" if len(PLANS) == 1 else "_" + re.sub(r"[^A-Za-z0-9]", "_", _run)
     for _group, _jobs in _groups.items():
