@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from .errors import fail
-from .measure.macs import CONVENTIONS, cumulative_macs
+from .measure.macs import CONVENTIONS, class_polys, cumulative_macs, text_period
 from .measure.speedup import expected_macs, layer_speedup
 from .metrics import get_metric
 from .policies import policy_for_rows
@@ -38,19 +38,29 @@ def logged_layers(row_layers: list[int], num_layers: int, convention: str = "cor
 
 
 def per_sample_macs(costs: dict[str, Any], convention: str, lengths: torch.Tensor) -> torch.Tensor:
-    """[rows, N]: what sample n costs when it stops at row r, at its own (unpadded) length L_n."""
-    terms = [cumulative_macs(costs, convention, term=k) for k in range(3)]
+    """[rows, N]: what sample n costs when it stops at row r, at its own (unpadded) length L_n (each sample on the
+    polynomial of its residue class L_n mod the costs' period)."""
+    period = text_period(costs)
     length = lengths.double()[None, :]
-    return terms[0][:, None] + terms[1][:, None] * length + terms[2][:, None] * length ** 2
+    out = torch.zeros(len(costs["row_layers"]), len(lengths), dtype=torch.float64)
+    for r in range(period):
+        terms = [cumulative_macs(costs, convention, term=k, residue=r) for k in range(3)]
+        value = terms[0][:, None] + terms[1][:, None] * length + terms[2][:, None] * length ** 2
+        out = torch.where((lengths % period == r)[None, :], value, out)
+    return out
 
 
 def backbone_macs(costs: dict[str, Any], convention: str, lengths: torch.Tensor) -> torch.Tensor:
     """[N]: the plain backbone (embedding, every block, final classifier; no exit heads) at each sample's length."""
     comps = costs["components"]
     names = ["embed", *[f"block{i}" for i in range(1, costs["row_layers"][-1] + 1)], "final"]
-    coef = [sum(comps[n]["macs_poly"][convention][k] for n in names) for k in range(3)]
+    period = text_period(costs)
     length = lengths.double()
-    return coef[0] + coef[1] * length + coef[2] * length ** 2
+    out = torch.zeros(len(lengths), dtype=torch.float64)
+    for r in range(period):
+        coef = [sum(class_polys(comps[n]["macs_poly"][convention])[r][k] for n in names) for k in range(3)]
+        out = torch.where(lengths % period == r, coef[0] + coef[1] * length + coef[2] * length ** 2, out)
+    return out
 
 
 def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[str, Any]) -> pd.DataFrame:

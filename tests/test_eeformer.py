@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 import eebench.training.loop as loop
 from eebench.errors import EEBenchError
@@ -17,6 +18,7 @@ from eebench.report.style import RECONSTRUCTED_NOTE
 from eebench.report.summary import mean_curve, operating_point
 
 TRAINING = {"epochs": 4, "batch_size": 64, "lr": 1e-3}
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def test_recipe_is_flagged_and_resolves_per_family():
@@ -149,11 +151,12 @@ def test_retention_operating_point_by_hand():
 
 def test_claims_table_puts_every_method_beside_the_abstract(tmp_path):
     config = _tiny_config(report={"paper_setting": {"backbone": "ViT-B/16", "dataset": "CIFAR-100"}})
-    curves = {"backbone": _curve([(1.0, 0.81, 1.0)]), "eeformer": _curve(POINTS)}
+    curves = {"backbone": _curve([(1.0, 0.80, 1.0)]), "eeformer": _curve(POINTS)}
     costs = {"backbone": {"row_layers": [6]}, "eeformer": {"row_layers": [2, 3, 4, 5, 6]}}
     raw = claims_table(curves, costs, {"backbone": "Backbone", "eeformer": "EEformer †"}, config, Path(tmp_path), "s")
     r = raw.set_index("method")
     assert r.loc["eeformer_paper", "speedup_at_99"] == 1.87 and r.loc["eeformer_paper", "speedup_at_98.5"] == 3.05
+    # the backbone's 0.800 equals EEformer's own full depth here: both references give the by-hand points above
     assert r.loc["eeformer", "speedup_at_99"] == 1.80 and r.loc["eeformer", "speedup_at_98.5"] == 2.20
     assert r.loc["backbone", "speedup_at_99"] == 1.0 and bool(r.loc["eeformer", "reconstructed"])
     md = (tmp_path / "eeformer_claims.md").read_text()
@@ -163,3 +166,88 @@ def test_claims_table_puts_every_method_beside_the_abstract(tmp_path):
     assert applicable_claim({"dataset": {"name": "glue", "task": "sst2"}, "report": {}})["dataset"] == "SST-2"
     assert applicable_claim({"dataset": {"name": "glue", "task": "cola"}, "report": {}}) is None
     assert applicable_claim({"dataset": {"name": "digits"}, "report": {}}) is None
+
+
+# EEformer's own full depth 0.790; its backbone row 0.790 on seed 0 and 0.800 on seed 1 (mean 0.795), and 0.500 on a
+# seed 2 EEformer did not run, which the reference must leave out (with it the mean would be 0.697, below every point)
+OWN = [(1.0, 0.790, 1.00), (0.9, 0.788, 1.40), (0.8, 0.785, 1.80), (0.7, 0.780, 2.20), (0.6, 0.760, 3.00)]
+BACKBONE = pd.concat([_curve([(1.0, a, 1.0)], seed) for seed, a in [(0, 0.790), (1, 0.800), (2, 0.500)]])
+
+
+def _two_seeds(points):
+    return pd.concat([_curve(points, 0), _curve(points, 1)], ignore_index=True)
+
+
+def test_retention_against_the_backbone_and_against_its_own_full_depth_by_hand():
+    from eebench.report.retention import reference
+
+    costs = {"backbone": {"row_layers": [6]}, "eeformer": {"row_layers": [2, 3, 4, 5, 6]}}
+    curves = {"backbone": BACKBONE, "eeformer": _two_seeds(OWN)}
+    mc = mean_curve(curves["eeformer"])
+    ref = reference({}, curves, costs)  # the default: the backbone row
+    assert ref.used == "backbone" and ref.row == "backbone"
+    base = ref.value(curves["eeformer"])
+    assert base == pytest.approx(0.795)  # seeds 0 and 1 only
+    # backbone: 99.0 % of 0.795 = 0.78705 → 0.790 (1.00×) and 0.788 (1.40×) keep it, 0.785 does not → 1.40×
+    #           98.5 % of 0.795 = 0.783075 → up to 0.785 (1.80×) → 1.80×
+    # own:      99.0 % of 0.790 = 0.7821 → up to 0.785 (1.80×) → 1.80×; 98.5 % = 0.77815 → up to 0.780 (2.20×)
+    rule99, rule985 = {"rule": "retention", "retention": 99.0}, {"rule": "retention", "retention": 98.5}
+    assert operating_point(mc, rule99, reference=base)["layer_speedup"] == 1.40
+    assert operating_point(mc, rule985, reference=base)["layer_speedup"] == 1.80
+    assert operating_point(mc, rule99)["layer_speedup"] == 1.80
+    assert operating_point(mc, rule985)["layer_speedup"] == 2.20
+    # 99.5 % of 0.795 = 0.791 is above EEformer's best point (0.790): no operating point
+    assert operating_point(mc, {"rule": "retention", "retention": 99.5}, reference=base) is None
+
+
+def test_claims_table_shows_both_references(tmp_path):
+    config = _tiny_config(report={"paper_setting": {"backbone": "ViT-B/16", "dataset": "CIFAR-100"}})
+    curves = {"backbone": BACKBONE, "eeformer": _two_seeds(OWN)}
+    costs = {"backbone": {"row_layers": [6]}, "eeformer": {"row_layers": [2, 3, 4, 5, 6]}}
+    titles = {"backbone": "Backbone", "eeformer": "EEformer †"}
+    r = claims_table(curves, costs, titles, config, Path(tmp_path), "s").set_index("method")
+    # the by-hand values of the test above; the plain columns carry the configured reference (default: backbone)
+    assert (r.loc["eeformer", "speedup_at_99_backbone"], r.loc["eeformer", "speedup_at_98.5_backbone"]) == (1.40, 1.80)
+    assert (r.loc["eeformer", "speedup_at_99_own"], r.loc["eeformer", "speedup_at_98.5_own"]) == (1.80, 2.20)
+    assert (r.loc["eeformer", "speedup_at_99"], r.loc["eeformer", "speedup_at_98.5"]) == (1.40, 1.80)
+    assert r.loc["eeformer", "retention_reference"] == "backbone"
+    assert r.loc["eeformer", "backbone_accuracy"] == pytest.approx(0.795)
+    assert r.loc["eeformer_paper", "speedup_at_99_backbone"] == 1.87  # the abstract reads the original model
+    md = (tmp_path / "eeformer_claims.md").read_text()
+    for header in ("Speed-up @ 99.0 % of backbone (×)", "Speed-up @ 99.0 % of own full depth (×)",
+                   "Speed-up @ 98.5 % of backbone (×)", "Speed-up @ 98.5 % of own full depth (×)"):
+        assert header in md
+    assert "report.retention_reference: backbone" in md
+    own = claims_table(curves, costs, titles, _tiny_config(report={"retention_reference": "own"}), Path(tmp_path),
+                       "s").set_index("method")
+    assert (own.loc["eeformer", "speedup_at_99"], own.loc["eeformer", "retention_reference"]) == (1.80, "own")
+    # no backbone row: the backbone columns are empty and the plain ones fall back to the own full depth, said so
+    alone = claims_table({"eeformer": curves["eeformer"]}, costs, titles, config, Path(tmp_path), "s")
+    alone = alone.set_index("method")
+    assert alone.loc["eeformer", "speedup_at_99"] == 1.80 and alone.loc["eeformer", "retention_reference"] == "own"
+    assert pd.isna(alone.loc["eeformer", "speedup_at_99_backbone"])
+    md = (tmp_path / "eeformer_claims.md").read_text()
+    assert "— (no backbone row)" in md and "this run has no backbone row" in md
+
+
+def test_retention_reference_defaults_to_the_backbone():
+    from eebench.report.retention import DEFAULT, REFERENCES, requested
+
+    assert _tiny_config()["report"]["retention_reference"] == "backbone" == DEFAULT == requested({})
+    assert tuple(yaml.safe_load(SCHEMA.read_text())["properties"]["report"]["properties"]["retention_reference"]
+                 ["enum"]) == REFERENCES
+    with pytest.raises(EEBenchError, match="retention_reference"):
+        _tiny_config(report={"retention_reference": "teacher"})
+
+
+def test_table1_retention_rule_reads_the_backbone_and_says_so(tmp_path):
+    from eebench.report.table1 import table1
+
+    config = _tiny_config(report={"operating_point": {"rule": "retention", "retention": 99.0}})
+    curves = {"backbone": BACKBONE, "eeformer": _two_seeds(OWN)}
+    costs = {m: {"row_layers": rows, "params": {"total": 1}} for m, rows in
+             [("backbone", [6]), ("eeformer", [2, 3, 4, 5, 6])]}
+    raw = table1(curves, costs, {"backbone": "Backbone", "eeformer": "EEformer †"}, config, Path(tmp_path), "s")
+    r = raw.set_index("method")
+    assert r.loc["eeformer", "layer_speedup_mean"] == 1.40 and r.loc["eeformer", "retention_reference"] == "backbone"
+    assert "of the backbone row's ('backbone') full-depth metric" in (tmp_path / "table1.md").read_text()

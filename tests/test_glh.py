@@ -161,3 +161,46 @@ def test_paper_convention_macs_vit_b16():
     local = 2 * n * d * d + n * d * 9          # PW-1, PW-2, 3×3 depth-wise
     global_ = 49 * d * 3 * d + 49 * d * d      # 7×7 kept tokens: qkv + out-proj
     assert macs == local + global_ + d * 100 == 348_248_064  # + the classifier
+
+
+@pytest.fixture(scope="module")
+def glh_bert():
+    """A tiny random BERT (4 blocks, width 32) with GLH exits after blocks 1 and 3, for each global stride."""
+    from eebench.backbones import build_backbone
+    from eebench.model import MultiExitModel
+
+    def build(stride):
+        torch.manual_seed(0)
+        bb = build_backbone("bert_tiny_test", 2, pretrained=False, attn_implementation="eager")
+        return MultiExitModel(bb, [1, 3], [{"type": "glh", "stride": stride}] * 2, 2).eval()
+    return build
+
+
+@pytest.mark.parametrize("stride", [2, 3])
+def test_text_macs_per_length_equal_a_direct_count(glh_bert, stride):
+    """The per-sample MACs the curves charge at a real length L are fvcore's count of the model traced at L, for odd
+    and even L: the global branch attends over ⌈(L − 1)/stride⌉ tokens, a quadratic per residue class of L."""
+    from eebench.curves import backbone_macs, per_sample_macs
+    from eebench.measure.macs import (class_polys, component_costs, cost_summary, cumulative_macs, example_input,
+                                      poly_macs)
+
+    model = glh_bert(stride)
+    costs = cost_summary(model, seq_length=64)
+    lengths = torch.tensor([5, 6, 7, 10, 13, 21, 33, 50])
+    for conv in ("paper", "full"):
+        table, plain = per_sample_macs(costs, conv, lengths), backbone_macs(costs, conv, lengths)
+        for i, n in enumerate(lengths.tolist()):
+            direct = {"components": component_costs(model, example_input(model, n)), "row_layers": model.row_layers}
+            assert table[:, i].tolist() == pytest.approx(cumulative_macs(direct, conv).tolist(), rel=1e-12, abs=0)
+            backbone = ["embed", "block1", "block2", "block3", "block4", "final"]
+            assert float(plain[i]) == pytest.approx(sum(direct["components"][c]["macs"][conv] for c in backbone),
+                                                    rel=1e-12, abs=0)
+    # by hand, stride 2, paper convention, L = 7: 6 tokens after [CLS]; local PW-1 + PW-2 6·32·32 each + depth-wise
+    # conv 6·32·3 = 12,864; global keeps ⌈6/2⌉ = 3 tokens: qkv 3·32·96 + out-proj 3·32·32 = 12,288; classifier 32·2
+    # = 64 → 25,216. A fit on even lengths alone charges 3.5 tokens there: 27,264, 8 % more.
+    if stride == 2:
+        poly = class_polys(costs["components"]["head1"]["macs_poly"]["paper"])
+        assert poly_macs(poly[7 % 2], 7) == pytest.approx(25_216, rel=1e-12, abs=0)
+    # the padded count (every sample at 64 tokens): 63 tokens after [CLS], ⌈63/stride⌉ kept by the global branch
+    assert costs["components"]["head1"]["macs"]["paper"] == pytest.approx(
+        2 * 63 * 32 * 32 + 63 * 32 * 3 + -(-63 // stride) * 32 * 128 + 64, rel=1e-12, abs=0)

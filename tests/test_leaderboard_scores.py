@@ -170,3 +170,36 @@ def test_board_ranks_by_area_and_keeps_the_backbone_as_reference():
     ab = res["pairwise"]["a"]["b"]
     assert ab["below"] == pytest.approx(0.05 / 6) and ab["above"] == pytest.approx(0.1 / 3)
     assert ab["signed"] == pytest.approx(0.025) and res["pairwise"]["b"]["a"]["signed"] == pytest.approx(-0.025)
+
+
+def test_speedup_at_retention_reads_the_configured_reference():
+    """a: (1×, .9), (2×, .8), its own full depth .9; the backbone row scores .85 (seed 0)."""
+    from eebench.leaderboard.board import options
+    from eebench.leaderboard.render import retention_phrase
+
+    a = _store("a")
+    bb = _store("backbone").iloc[[1]].assign(exit_positions="[]", metric_value=0.85, sweep="{}")
+    opts = {"macs_convention": "paper", "speedup_range": [1.0, 3.0], "speedups": [1.5], "retention": [0.99, 0.9],
+            "reference": "a", "bootstrap": 0, "highlight": []}
+    assert options({"report": {}})["retention_reference"] == "backbone"  # the default
+    res = leaderboard(pd.concat([a, bb], ignore_index=True), {**opts, "retention_reference": "backbone"})
+    board = res["board"].set_index("method")
+    # backbone: 99 % of .85 = .8415 on (1, .9)–(2, .8): 1 + (.9 − .8415)/.1 = 1.585; 90 % = .765 is below the
+    # fastest point (2×, .8): 2.0
+    assert board.loc["a", "speedup_at_99_mean"] == pytest.approx(1.585)
+    assert board.loc["a", "speedup_at_90_mean"] == pytest.approx(2.0)
+    assert (board.loc["a", "retention_reference"], board.loc["a", "retention_reference_row"]) == ("backbone",
+                                                                                                  "backbone")
+    assert "the backbone row's ('backbone') accuracy" in retention_phrase(res["retention_reference"], "accuracy")
+    # own: 99 % of .9 = .891: 1 + .009/.1 = 1.09; 90 % = .81: 1 + .09/.1 = 1.9
+    res = leaderboard(pd.concat([a, bb], ignore_index=True), {**opts, "retention_reference": "own"})
+    board = res["board"].set_index("method")
+    assert board.loc["a", "speedup_at_99_mean"] == pytest.approx(1.09)
+    assert board.loc["a", "speedup_at_90_mean"] == pytest.approx(1.9)
+    assert board.loc["a", "retention_reference"] == "own" and board.loc["a", "retention_reference_row"] is None
+    assert "report.retention_reference: own" in retention_phrase(res["retention_reference"], "accuracy")
+    # no backbone row: the own full depth, and the notes say the backbone was asked for
+    res = leaderboard(a, {**opts, "retention_reference": "backbone"})
+    assert res["board"].set_index("method").loc["a", "speedup_at_99_mean"] == pytest.approx(1.09)
+    assert res["retention_reference"] == {"asked": "backbone", "used": "own", "row": None}
+    assert "this store has no backbone row" in retention_phrase(res["retention_reference"], "accuracy")

@@ -68,6 +68,40 @@ def test_operating_policy_is_table1s_point_with_the_sweeps_types(monkeypatch):
     assert type(policy["params"]["patience"]) is int  # typed as the recipe's sweep, not as the curve's float
 
 
+def test_a_retention_point_is_timed_against_the_backbone_row(monkeypatch):
+    """PABEE's curve (both seeds): (1×, .90), (2×, .88), (3×, .86); the backbone row scores .92 on both seeds."""
+    cfg = config()
+    cfg["report"]["operating_point"] = {"rule": "retention", "retention": 95.0}
+    plan = Plan(cfg)
+    assert latency_spec(Plan(config()))["methods"] and "retention_base" not in latency_spec(Plan(config()))
+    spec = latency_spec(plan)
+    assert spec["retention_base"] == {"method": "backbone", "policy": plan.method("backbone")["policy"],
+                                      "caches": ["results/t/logits/backbone/seed3/finetune.npz",
+                                                 "results/t/logits/backbone/seed4/finetune.npz"],
+                                      "costs": "results/t/costs/backbone.json"}
+    points = {"pabee": [(2, 0.86, 3.0), (3, 0.88, 2.0), (6, 0.90, 1.0)], "backbone": [(0, 0.92, 1.0)]}
+
+    def curve(cache, policy, costs):
+        return pd.DataFrame([{"param_patience": float(p), "accuracy": a, "layer_speedup": s,
+                              "expected_macs_paper": 1.0, "expected_macs_full": 1.0, "head_aware_speedup_paper": s,
+                              "head_aware_speedup_full": s, "avg_exit_layer": 6 / s} for p, a, s in points[cache]])
+
+    monkeypatch.setattr("eebench.curves.operating_curve", curve)
+    monkeypatch.setattr("eebench.evaluate.load_cache", lambda path: path.split("/")[3])
+    monkeypatch.setattr("eebench.measure.wallclock.read_json", lambda path: {})
+    # backbone: 95 % of .92 = .874 → .88 (2×) is the fastest that keeps it; own: 95 % of .90 = .855 → .86 (3×)
+    timed = operating_policy(spec["methods"]["pabee"], spec["seeds"], spec["operating_point"], "pabee",
+                             spec["retention_base"])
+    assert timed == {"name": "pabee_patience", "params": {"patience": 3}}
+    own = operating_policy(spec["methods"]["pabee"], spec["seeds"], spec["operating_point"], "pabee")
+    assert own == {"name": "pabee_patience", "params": {"patience": 2}}
+    with pytest.raises(EEBenchError, match="keeping 99 % of the backbone row's metric 0.9200"):
+        operating_policy(spec["methods"]["pabee"], spec["seeds"], {"rule": "retention", "retention": 99.0}, "pabee",
+                         spec["retention_base"])
+    cfg["report"]["retention_reference"] = "own"
+    assert latency_spec(Plan(cfg))["retention_base"] is None
+
+
 def test_budget_counts_the_latency_job():
     plan = Plan(config(passes=4, limit=100))
     b = run_budget(plan)

@@ -36,6 +36,13 @@ class ExitHead(nn.Module):
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None = None) -> HeadOutput:  # pragma: no cover
         raise NotImplementedError
 
+    @property
+    def length_period(self) -> int:
+        """On text, a head's MACs are one quadratic in the sequence length L on each residue class of L modulo this
+        period; a head that keeps every s-th token costs a different quadratic per class, and the text cost count
+        (``eebench.measure.macs``) fits one per class."""
+        return 1
+
     def adopt(self, backbone) -> None:
         """Hook run once the head sits on its backbone (e.g. DeeBERT copies the pre-trained pooler)."""
 

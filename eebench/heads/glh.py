@@ -125,6 +125,12 @@ class GlobalLocalHead(ExitHead):
         """Token stride of ``feature`` relative to the block output (what LGViT's stage-2 aligner sub-samples by)."""
         return self.global_stride if self.distill_group == "global" else 1
 
+    @property
+    def length_period(self) -> int:
+        """On text the global branch attends over ⌈(L − prefix)/stride⌉ tokens: one quadratic in L per residue class
+        of L modulo the stride (the patch grid's size is fixed)."""
+        return self.global_stride if self.grid is None else 1
+
     def global_tokens(self, tokens, mask):
         if self.grid is None:
             reduced, mask = subsample_sequence(tokens, mask, self.global_stride)

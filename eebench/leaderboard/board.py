@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..report.retention import DEFAULT, backbone_row
 from . import scores
 from .store import STATIC
 
@@ -18,7 +19,8 @@ def _front(points: pd.DataFrame):
 
 
 def seed_scores(points: pd.DataFrame, base_metric: float | None, ref: pd.DataFrame | None, opts: dict) -> dict:
-    """Every score of one method and seed, from its swept points (and the backbone's metric, the reference curve)."""
+    """Every score of one method and seed, from its swept points, the metric its retentions are read against
+    (:func:`retention_metric`) and the ELUE reference curve."""
     conv, (lo, hi) = opts["macs_convention"], opts["speedup_range"]
     front = _front(points)
     out: dict[str, Any] = {"area": scores.area(front, lo, hi)}
@@ -31,6 +33,15 @@ def seed_scores(points: pd.DataFrame, base_metric: float | None, ref: pd.DataFra
     out["elue"] = (scores.elue_gain(macs, points["metric_value"], ref[f"expected_macs_{conv}"], ref["metric_value"])
                    if ref is not None and len(ref) else None)
     return out
+
+
+def retention_metric(points: pd.DataFrame, base: pd.Series | None, reference: str) -> float | None:
+    """What a "speed-up @ ≥ q %" is q % of, for one method and seed (``eebench.report.retention``): the backbone row's
+    metric on the same seed (``base``: its metric values; None where it has no row for the seed), or the method's
+    own full-depth metric (its slowest point) where ``reference`` is ``own``."""
+    if reference == "own":
+        return float(points.loc[points["layer_speedup"].idxmin(), "metric_value"])
+    return float(base.iloc[0]) if base is not None and len(base) else None
 
 
 def _mean_std(values) -> tuple[float | None, float | None]:
@@ -92,15 +103,18 @@ def per_sample(cache: dict, policy: dict) -> list[tuple[np.ndarray, np.ndarray, 
 
 def leaderboard(store: pd.DataFrame, opts: dict, samples: dict | None = None) -> dict[str, Any]:
     """→ {"board": ranked DataFrame (raw numbers), "pairwise": {row: {column: area_between}}, "reference": name,
-    "baseline": the no-exit method, "means": seed-mean points}."""
+    "baseline": the no-exit method, "means": seed-mean points, "retention_reference": {asked, used, row}: what the
+    speed-up @ ≥ q % scores were read against}."""
     conv, (lo, hi) = opts["macs_convention"], opts["speedup_range"]
     swept = store[store["policy"] != STATIC]
     # a point without finite coordinates is no measurement: never ranked, averaged or on the front (``validate``
     # refuses a store holding one; this keeps the ranking honest for a caller that did not validate)
     measured = swept[["metric_value", "layer_speedup", f"expected_macs_{conv}"]].to_numpy(float)
     swept = swept[np.isfinite(measured).all(axis=1)]
-    base_methods = list(dict.fromkeys(swept.loc[swept["exit_positions"] == "[]", "method"]))
-    base = "backbone" if "backbone" in base_methods else (base_methods[0] if base_methods else None)
+    no_exits = set(swept.loc[swept["exit_positions"] == "[]", "method"])
+    base = backbone_row(dict.fromkeys(swept["method"]), lambda m: m not in no_exits)
+    asked = opts.get("retention_reference", DEFAULT)
+    used = "backbone" if asked == "backbone" and base is not None else "own"
     # mean over seeds at each setting: the points Pareto membership and the plot use
     keys = ["method", "policy", "policy_params"]
     cols = ["metric_value", "layer_speedup", f"expected_macs_{conv}"]
@@ -111,9 +125,9 @@ def leaderboard(store: pd.DataFrame, opts: dict, samples: dict | None = None) ->
     for method, grp in swept.groupby("method", sort=False):
         per_seed = []
         for seed, pts in grp.groupby("seed"):
-            b = swept[(swept["method"] == base) & (swept["seed"] == seed)]["metric_value"] if base else []
+            b = swept[(swept["method"] == base) & (swept["seed"] == seed)]["metric_value"] if base else None
             ref_name, ref = reference_curve(store, opts.get("reference"), seed, conv)
-            per_seed.append(seed_scores(pts, float(b.iloc[0]) if len(b) else None, ref, opts))
+            per_seed.append(seed_scores(pts, retention_metric(pts, b, used), ref, opts))
         row = {"method": method, "title": grp["title"].iloc[0], "seeds": int(grp["seed"].nunique()),
                "has_exits": grp["exit_positions"].iloc[0] != "[]"}
         for k in per_seed[0]:
@@ -127,6 +141,7 @@ def leaderboard(store: pd.DataFrame, opts: dict, samples: dict | None = None) ->
         ci = bootstrap_area((samples or {}).get(method, {}), lo, hi, opts.get("bootstrap", 0))
         row["area_ci_lo"], row["area_ci_hi"] = ci if ci else (None, None)
         row["highlight"] = method in (opts.get("highlight") or [])
+        row["retention_reference"], row["retention_reference_row"] = used, base if used == "backbone" else None
         rows.append(row)
         fronts[method] = _front(mpts)
     board = pd.DataFrame(rows)
@@ -137,7 +152,8 @@ def leaderboard(store: pd.DataFrame, opts: dict, samples: dict | None = None) ->
     names = list(ranked["method"])
     pair = {a: {b: None if a == b else scores.area_between(fronts[a], fronts[b], lo, hi) for b in names}
             for a in names}
-    return {"board": board, "pairwise": pair, "reference": ref_name, "baseline": base, "means": means}
+    return {"board": board, "pairwise": pair, "reference": ref_name, "baseline": base, "means": means,
+            "retention_reference": {"asked": asked, "used": used, "row": base if used == "backbone" else None}}
 
 
 def reported_rows(setting: dict | None) -> pd.DataFrame:
@@ -157,6 +173,7 @@ def options(config: dict, highlight=None) -> dict:
     return {"macs_convention": rep.get("macs_convention", "paper"),
             "speedup_range": list(rep.get("auc_speedup_range", [1.0, 3.0])),
             "speedups": lb.get("speedups", [1.5, 2.0, 3.0]), "retention": lb.get("retention", [0.99, 0.985]),
+            "retention_reference": rep.get("retention_reference", DEFAULT),
             "reference": lb.get("reference", "sdn"), "bootstrap": lb.get("bootstrap", 200),
             "highlight": list(highlight if highlight is not None else lb.get("highlight", [])),
             "paper_setting": rep.get("paper_setting")}

@@ -72,7 +72,7 @@ def protocol_lines(store: pd.DataFrame, opts: dict, res: dict) -> list[str]:
         f"0 past its fastest point) over [{lo:g}, {hi:g}]×, divided by {hi - lo:g}; ranked by its mean over seeds. "
         f"95% CI: bootstrap over test samples ({opts['bootstrap']} resamples, seed-mean).",
         f"{first['metric']} @N×: the envelope at that speed-up (— where a method cannot reach it). Speed-up @≥q%: the "
-        f"highest speed-up whose envelope keeps q% of the backbone's {first['metric']} (same seed).",
+        f"highest speed-up whose envelope keeps q% of {retention_phrase(res['retention_reference'], first['metric'])}.",
         f"ELUE gain: mean of {first['metric']} − R(MACs) over a method's points inside R's MAC range; R = the "
         f"truncated exits of '{res['reference']}' (every sample at exit k) plus the backbone's full-depth point.",
         "Pareto: whether any seed-mean point is on the front of all measured points (metric vs expected MACs), "
@@ -81,6 +81,17 @@ def protocol_lines(store: pd.DataFrame, opts: dict, res: dict) -> list[str]:
         "in points; (+above/−below) split at the crossings.",
         "Provenance: " + ", ".join(f"{k} {first[k]}" for k in PROVENANCE) + f"; created {first['created']}.",
     ]
+
+
+def retention_phrase(ref: dict, metric: str) -> str:
+    """What the speed-up @ ≥ q % scores were read against (``leaderboard()``'s ``retention_reference``)."""
+    if ref["used"] == "backbone":
+        return (f"the backbone row's ('{ref['row']}') {metric} on the same seed (report.retention_reference: "
+                "backbone, EEformer's 'the original model')")
+    if ref["asked"] == "backbone":
+        return (f"each method's own full-depth {metric} (its slowest point, same seed): report.retention_reference "
+                "asks for the backbone, but this store has no backbone row (a method without exits)")
+    return f"each method's own full-depth {metric} (its slowest point, same seed; report.retention_reference: own)"
 
 
 def pareto_svg(res: dict, opts: dict, titles: dict) -> str:

@@ -9,11 +9,15 @@ charged what it really costs at its real input shape.
 Text MACs depend on the sequence length L. Every component of a BERT-family model costs c0 + c1·L + c2·L² (linear
 layers and norms per token, attention matmuls per token pair), so the model is traced at three lengths, each
 component's polynomial is solved exactly and checked against a fourth trace, and stored as ``macs_poly``: curves
-charge every sample its own (unpadded) length from it. ``macs`` holds the papers' fixed-length convention: every
-sample padded to ``seq_length`` (128).
+charge every sample its own (unpadded) length from it. A head that keeps every s-th token (GLH's global branch:
+⌈(L − 1)/s⌉ tokens) is a quadratic on each residue class of L mod s only, not one quadratic for all L: a fit on even
+lengths over-counts odd ones. So the fit is made per residue class of L modulo the model's period P (the heads'
+``length_period``, 1 without such a head), and ``macs_poly[convention]`` holds one ``[c0, c1, c2]`` per class
+r = L mod P. ``macs`` holds the papers' fixed-length convention: every sample padded to ``seq_length`` (128).
 """
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -95,25 +99,46 @@ def component_costs(model: MultiExitModel, inputs: Any | None = None) -> dict[st
     return out
 
 
-def text_component_costs(model: MultiExitModel, seq_length: int) -> dict[str, Any]:
-    """``component_costs`` of a text model: exact per-component MAC polynomials in L, evaluated at ``seq_length``."""
+def length_period(model: MultiExitModel) -> int:
+    """The period P in L of a text model's MACs: the least common multiple of its heads' ``length_period``."""
+    return math.lcm(1, *(int(getattr(h, "length_period", 1)) for h in model.heads))
+
+
+def fit_lengths(period: int, residue: int) -> list[int]:
+    """The three fit lengths and the check length of residue class ``residue`` (mod ``period``): the base lengths
+    moved up into the class. The base lengths are ≥ 8 apart, scaled by ⌈P/8⌉ so that the moved ones stay distinct;
+    with P = 1 they are the base lengths themselves."""
+    scale = -(-period // 8)
+    return [n * scale + (residue - n * scale) % period for n in (*TEXT_FIT_LENGTHS, TEXT_CHECK_LENGTH)]
+
+
+def _quadratic(points: list[tuple[int, int]], comp: str) -> list[float]:
+    """Exact c0 + c1·L + c2·L² through the first three (L, MACs) points, checked against the fourth."""
     from fractions import Fraction
 
-    counts = {n: component_costs(model, example_input(model, n)) for n in (*TEXT_FIT_LENGTHS, TEXT_CHECK_LENGTH)}
-    out = counts[TEXT_FIT_LENGTHS[0]]
+    (a, fa), (b, fb), (c, fc) = [(n, Fraction(v)) for n, v in points[:3]]
+    c2 = ((fc - fa) / (c - a) - (fb - fa) / (b - a)) / (c - b)  # divided differences
+    c1 = (fb - fa) / (b - a) - c2 * (a + b)
+    c0 = fa - c1 * a - c2 * a * a
+    check, value = points[3]
+    if c0 + c1 * check + c2 * check * check != value:
+        raise RuntimeError(f"MACs of {comp} are not quadratic in the sequence length")
+    return [float(c0), float(c1), float(c2)]
+
+
+def text_component_costs(model: MultiExitModel, seq_length: int) -> dict[str, Any]:
+    """``component_costs`` of a text model: exact per-component MAC polynomials in L (one per residue class of L
+    modulo :func:`length_period`), evaluated at ``seq_length``."""
+    period = length_period(model)
+    classes = [fit_lengths(period, r) for r in range(period)]
+    counts = {n: component_costs(model, example_input(model, n)) for lengths in classes for n in lengths}
+    out = counts[classes[0][0]]
     for comp, entry in out.items():
         entry["macs_poly"] = {}
         for conv in CONVENTIONS:
-            (a, fa), (b, fb), (c, fc) = [(n, Fraction(counts[n][comp]["macs"][conv])) for n in TEXT_FIT_LENGTHS]
-            c2 = ((fc - fa) / (c - a) - (fb - fa) / (b - a)) / (c - b)  # divided differences
-            c1 = (fb - fa) / (b - a) - c2 * (a + b)
-            c0 = fa - c1 * a - c2 * a * a
-            coef = [float(c0), float(c1), float(c2)]
-            check = TEXT_CHECK_LENGTH
-            if c0 + c1 * check + c2 * check * check != counts[check][comp]["macs"][conv]:
-                raise RuntimeError(f"MACs of {comp} are not quadratic in the sequence length")
-            entry["macs_poly"][conv] = coef
-            entry["macs"][conv] = poly_macs(coef, seq_length)
+            polys = [_quadratic([(n, counts[n][comp]["macs"][conv]) for n in lengths], comp) for lengths in classes]
+            entry["macs_poly"][conv] = polys
+            entry["macs"][conv] = poly_macs(polys[seq_length % period], seq_length)
         entry["ops"] = {}  # per-operator counts hold at one length only
     return out
 
@@ -121,6 +146,17 @@ def text_component_costs(model: MultiExitModel, seq_length: int) -> dict[str, An
 def poly_macs(coef, length):
     """c0 + c1·L + c2·L² for a number or a tensor of lengths."""
     return coef[0] + coef[1] * length + coef[2] * length * length
+
+
+def class_polys(poly: list) -> list[list[float]]:
+    """``macs_poly[convention]`` as one ``[c0, c1, c2]`` per residue class; a costs file written before the
+    per-class fit holds one bare triple (one class)."""
+    return [list(poly)] if poly and not isinstance(poly[0], (list, tuple)) else [list(p) for p in poly]
+
+
+def text_period(summary: dict[str, Any]) -> int:
+    """The residue classes a text cost summary was fitted on (1 for a file written before the per-class fit)."""
+    return int(summary.get("macs_config", {}).get("sequence", {}).get("length_period", 1))
 
 
 def cost_summary(model: MultiExitModel, inputs: Any | None = None, seq_length: int = 128) -> dict[str, Any]:
@@ -140,20 +176,26 @@ def cost_summary(model: MultiExitModel, inputs: Any | None = None, seq_length: i
         "macs_config": {"counter": "fvcore", "attention": "eager", "batch": 1, "dtype": "float32", "device": "cpu",
                         "input_shape": (list(example_input(model).shape) if inputs is None and not text else None),
                         "conventions": {"paper": "linear+conv only", "full": "all fvcore-counted ops"},
-                        **({"sequence": {"padded_length": seq_length, "fit_lengths": list(TEXT_FIT_LENGTHS),
-                                         "per_sample": "macs_poly: c0 + c1*L + c2*L^2 at each sample's real length",
+                        **({"sequence": {"padded_length": seq_length, "length_period": length_period(model),
+                                         "fit_lengths": [fit_lengths(length_period(model), r)[:3]
+                                                         for r in range(length_period(model))],
+                                         "per_sample": "macs_poly[r]: c0 + c1*L + c2*L^2 at each sample's real "
+                                                       "length L, r = L mod length_period",
                                          "flops": "2 x MACs (full convention: attention included)"}}
                            if text else {})},
     }
 
 
-def cumulative_macs(summary: dict[str, Any], convention: str, term: int | None = None) -> torch.Tensor:
+def cumulative_macs(summary: dict[str, Any], convention: str, term: int | None = None,
+                    residue: int = 0) -> torch.Tensor:
     """MACs of a sample whose computation stopped at row r, for every row r (heads of all rows ≤ r are charged, and
     the shared learning-to-exit module once per exit evaluated). ``term`` k (text): the same sum of the components'
-    L^k coefficients instead, so a sample of length L costs Σ_k term_k·L^k."""
+    L^k coefficients of residue class ``residue`` instead, so a sample of length L ≡ residue (mod the summary's
+    period) costs Σ_k term_k·L^k."""
     comps = summary["components"]
     if term is not None:
-        comps = {name: {"macs": {convention: c["macs_poly"][convention][term]}} for name, c in comps.items()}
+        comps = {name: {"macs": {convention: class_polys(c["macs_poly"][convention])[residue][term]}}
+                 for name, c in comps.items()}
     rows = summary["row_layers"]
     num_layers = rows[-1]
     lte = [0.0] * (len(rows) - 1)

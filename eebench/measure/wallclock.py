@@ -46,14 +46,36 @@ def latency_caches(plan: Plan, method: str) -> list[str]:
 
 
 def latency_spec(plan: Plan) -> dict[str, Any]:
-    """Everything the Table 5 job of ``plan`` reads (the DAG passes it as the job's params)."""
+    """Everything the Table 5 job of ``plan`` reads (the DAG passes it as the job's params). A ``retention`` operating
+    point read against the backbone row (``report.retention_reference``) adds that row's caches as
+    ``retention_base``: the job picks the points Table 1 picks."""
     methods = latency_methods(plan)
-    return {"run": plan.run, "seed": latency_seed(plan), "seeds": plan.seeds, "settings": plan.config["latency"],
+    spec = {"run": plan.run, "seed": latency_seed(plan), "seeds": plan.seeds, "settings": plan.config["latency"],
             "operating_point": plan.config["report"]["operating_point"],
             "macs_convention": plan.config["report"].get("macs_convention", "paper"), "order": methods,
             "methods": {m: {"policy": plan.method(m)["policy"], "checkpoint": latency_checkpoint_path(plan, m),
                             "caches": latency_caches(plan, m), "costs": costs_path(plan.run, plan.cost_canonical[m])}
                         for m in methods}}
+    if plan.config["report"]["operating_point"]["rule"] == "retention":
+        spec["retention_base"] = retention_base(plan)
+    return spec
+
+
+def latency_items(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every method item whose caches and costs the job reads: the timed methods and the retention's backbone row."""
+    return [*spec["methods"].values(), *([spec["retention_base"]] if spec.get("retention_base") else [])]
+
+
+def retention_base(plan: Plan) -> dict[str, Any] | None:
+    """The backbone row a retention is read against, as the caches and policy its curve is recomputed from; None
+    where the reference is each method's own full depth (asked for, or no backbone row)."""
+    from ..report.retention import backbone_row, requested
+
+    row = backbone_row(plan.methods, lambda m: bool(plan.method(m)["exit_layers"]))
+    if requested(plan.config["report"]) == "own" or row is None:
+        return None
+    return {"method": row, "policy": plan.method(row)["policy"], "caches": latency_caches(plan, row),
+            "costs": costs_path(plan.run, plan.cost_canonical[row])}
 
 
 def _as_swept(value: Any, candidates: list[Any]) -> Any:
@@ -65,20 +87,29 @@ def _as_swept(value: Any, candidates: list[Any]) -> Any:
     return value
 
 
-def operating_policy(item: dict[str, Any], seeds: list[int], operating_point: dict[str, Any],
-                     method: str | None = None) -> dict[str, Any]:
-    """``{"name", "params"}`` of a method's reported operating point: ``operating_point``'s rule on its mean curve
-    over seeds, exactly as Table 1 picks it. The curves are recomputed from the exit-logit caches with the function
-    the curves job runs, so this job depends on its own methods' models only."""
+def _curves(item: dict[str, Any], seeds: list[int]) -> pd.DataFrame:
+    """A method's per-seed operating curves, recomputed from its exit-logit caches by the curves job's function."""
     from ..curves import operating_curve
     from ..evaluate import load_cache
+
+    costs = read_json(item["costs"])
+    return pd.concat([operating_curve(load_cache(path), item["policy"], costs).assign(seed=seed)
+                      for seed, path in zip(seeds, item["caches"])], ignore_index=True)
+
+
+def operating_policy(item: dict[str, Any], seeds: list[int], operating_point: dict[str, Any],
+                     method: str | None = None, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"name", "params"}`` of a method's reported operating point: ``operating_point``'s rule on its mean curve
+    over seeds, exactly as Table 1 picks it (a retention read against ``base``, the backbone row's
+    :func:`retention_base`, where given). The curves are recomputed from the exit-logit caches with the function the
+    curves job runs, so this job depends on its own methods' models (and that row's) only."""
+    from ..report.retention import Reference
     from ..report.summary import operating_params
 
     spec = item["policy"]
-    costs = read_json(item["costs"])
-    per_seed = pd.concat([operating_curve(load_cache(path), spec, costs).assign(seed=seed)
-                          for seed, path in zip(seeds, item["caches"])], ignore_index=True)
-    point = operating_params(per_seed, {"operating_point": operating_point}, method)
+    per_seed = _curves(item, seeds)
+    reference = Reference("backbone", base["method"], _curves(base, seeds)).value(per_seed) if base else None
+    point = operating_params(per_seed, {"operating_point": operating_point}, method, reference)
     sweep = spec.get("sweep") or {}
     params = {**(spec.get("params") or {}), **{k: _as_swept(v, sweep.get(k, [])) for k, v in point.items()}}
     return {"name": spec["name"], "params": params}
@@ -104,7 +135,7 @@ def run_latency(spec: dict[str, Any], log=print) -> dict[str, Any]:
                            "order": spec["order"], "methods": {}}
     for i, method in enumerate(spec["order"], 1):
         item = spec["methods"][method]
-        policy = operating_policy(item, spec["seeds"], spec["operating_point"], method)
+        policy = operating_policy(item, spec["seeds"], spec["operating_point"], method, spec.get("retention_base"))
         log(f"[{i}/{len(spec['order'])}] {method}: {policy['name']} {policy['params']}")
         result = latency_checkpoint(item["checkpoint"], policy, device=cfg["device"], dtype=cfg["dtype"],
                                     passes=cfg["passes"], limit=cfg["limit"], mode=cfg["mode"],

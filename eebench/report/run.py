@@ -54,7 +54,7 @@ def render_run(plan: Plan, out_dir: str | Path) -> dict[str, pd.DataFrame]:
         latency = read_json(latency_path(run))
         tables["table5"] = table5(latency, titles, out_dir, scale, latency["order"])
     if plan.tables.get("fig4"):
-        tables["fig4"] = figure4(plan.tables["fig4"], curves, plan.config, out_dir, abl_scale)
+        tables["fig4"] = figure4(plan.tables["fig4"], curves, costs, plan.config, out_dir, abl_scale)
     task = task_of(plan.config)
     if task is None:
         paper_vs_ours(plan, tables, out_dir / "paper_vs_ours.md", scale)

@@ -66,15 +66,17 @@ def fixed_params(rule: dict[str, Any], method: str | None = None, policy: str | 
 
 
 def operating_point(curve: pd.DataFrame, rule: dict[str, Any], method: str | None = None,
-                    policy: str | None = None) -> pd.Series:
+                    policy: str | None = None, reference: float | None = None) -> pd.Series | None:
     """Pick one row of a mean curve.
 
     ``max_speedup_within_drop``: the highest layer speed-up whose mean accuracy is at most ``max_drop`` points below
     the method's own full-depth accuracy (its slowest point). ``retention``: the highest layer speed-up whose mean
-    accuracy is at least ``retention`` % of that accuracy (EEformer's "X× while maintaining 99.0 % performance").
+    accuracy is at least ``retention`` % of ``reference`` (EEformer's "X× while maintaining 99.0 % performance": the
+    backbone row's full-depth metric, ``eebench.report.retention``), or of the method's own full-depth accuracy where
+    ``reference`` is None; None where no point keeps that much (a reference above every point of the curve).
     ``fixed``: the point with the policy parameters :func:`fixed_params` gives for ``method`` and its ``policy``.
     """
-    if len(curve) == 1:
+    if len(curve) == 1 and rule["rule"] != "retention":
         return curve.iloc[0]
     if rule["rule"] == "fixed":
         sel = curve
@@ -88,23 +90,30 @@ def operating_point(curve: pd.DataFrame, rule: dict[str, Any], method: str | Non
             raise fail(f"no swept point has {params}", "add it to the method's policy sweep")
         return sel.iloc[0]
     col = score_column(curve)
-    reference = curve.loc[curve["layer_speedup"].idxmin(), col]
-    if rule["rule"] == "retention":  # EEformer's form: keep ≥ X % of the method's own full-depth metric
-        floor = reference * float(rule["retention"]) / 100
+    own = curve.loc[curve["layer_speedup"].idxmin(), col]
+    if rule["rule"] == "retention":
+        floor = (own if reference is None else reference) * float(rule["retention"]) / 100
     else:
-        floor = reference - rule.get("max_drop", 1.0) / 100
+        floor = own - rule.get("max_drop", 1.0) / 100
     ok = curve[curve[col] >= floor - 1e-12]
-    return ok.loc[ok["layer_speedup"].idxmax()]
+    return ok.loc[ok["layer_speedup"].idxmax()] if len(ok) else None
 
 
 def curve_policy(per_seed: pd.DataFrame) -> str | None:
     return str(per_seed["policy"].iloc[0]) if "policy" in per_seed and len(per_seed) else None
 
 
-def operating_params(per_seed: pd.DataFrame, report_cfg: dict[str, Any], method: str | None = None) -> dict[str, Any]:
+def operating_params(per_seed: pd.DataFrame, report_cfg: dict[str, Any], method: str | None = None,
+                     reference: float | None = None) -> dict[str, Any]:
     """The swept policy parameters of the operating point the tables report (the live latency job times it)."""
     mc = mean_curve(per_seed)
-    point = operating_point(mc, report_cfg["operating_point"], method, curve_policy(per_seed))
+    rule = report_cfg["operating_point"]
+    point = operating_point(mc, rule, method, curve_policy(per_seed), reference)
+    if point is None:
+        of = f"the backbone row's metric {reference:.4f}" if reference is not None else "its own full-depth metric"
+        raise fail(f"method {method!r} has no operating point keeping {rule['retention']:g} % of {of} "
+                   "(report.operating_point)",
+                   "lower report.operating_point.retention, or set report.retention_reference: own")
     return {c[6:]: point[c] for c in param_columns(mc)}
 
 
@@ -114,14 +123,17 @@ def format_setting(params: dict[str, Any]) -> str:
                      for k, v in params.items())
 
 
-def describe_rule(rule: dict[str, Any]) -> str:
+def describe_rule(rule: dict[str, Any], reference=None) -> str:
+    """The operating-point rule in words; ``reference`` (an ``eebench.report.retention.Reference``) names what a
+    retention is a percentage of (None: the method's own full-depth accuracy)."""
     if rule["rule"] == "fixed":
         extra = [f"{k} {rule[k]}" for k in ("per_method", "per_policy") if rule.get(k)]
         return (f"each method at a fixed policy setting ({rule.get('params') or {}}" + (", " if extra else "")
                 + ", ".join(extra) + "; the 'Operating point' column names each row's)")
     if rule["rule"] == "retention":
+        of = reference.describe() if reference is not None else "its own full-depth accuracy"
         return (f"each method at its highest layer speed-up whose mean accuracy keeps at least {rule['retention']:g} % "
-                "of its own full-depth accuracy (mean over seeds; the threshold is chosen on the mean curve)")
+                f"of {of} (mean over seeds; the threshold is chosen on the mean curve; '—' where no point keeps it)")
     return (f"each method at its highest layer speed-up whose mean accuracy is within {rule.get('max_drop', 1.0):g} "
             "point(s) of its own full-depth accuracy (mean over seeds; the threshold is chosen on the mean curve)")
 
@@ -136,14 +148,21 @@ def curve_auc(curve: pd.DataFrame, lo: float, hi: float, x: str = "layer_speedup
 
 
 def summarize(per_seed: pd.DataFrame, report_cfg: dict[str, Any], has_exits: bool,
-              method: str | None = None) -> dict[str, Any]:
-    """One method's row: every metric's mean and std at the operating point, its policy setting, and the AUC."""
+              method: str | None = None, reference=None) -> dict[str, Any]:
+    """One method's row: every metric's mean and std at the operating point, its policy setting, and the AUC.
+    ``reference`` (an ``eebench.report.retention.Reference``): what a ``retention`` rule reads R % of (None: the
+    method's own full depth). Where no point keeps R %, the point's metrics are None and the setting says so."""
     mc = mean_curve(per_seed)
-    point = operating_point(mc, report_cfg["operating_point"], method, curve_policy(per_seed))
+    rule = report_cfg["operating_point"]
+    point = operating_point(mc, rule, method, curve_policy(per_seed),
+                            reference.value(per_seed) if reference is not None else None)
     lo, hi = report_cfg["auc_speedup_range"]
-    row = {f"{m}_{stat}": float(point[m if stat == "mean" else f"{m}_std"]) for m in metrics_of(mc)
-           for stat in ("mean", "std")}
-    row["setting"] = format_setting({c[6:]: point[c] for c in param_columns(mc)}) if has_exits else "full depth"
+    row = {f"{m}_{stat}": None if point is None else float(point[m if stat == "mean" else f"{m}_std"])
+           for m in metrics_of(mc) for stat in ("mean", "std")}
+    if point is None:
+        row["setting"] = f"none keeps {rule['retention']:g} %"
+    else:
+        row["setting"] = format_setting({c[6:]: point[c] for c in param_columns(mc)}) if has_exits else "full depth"
     if has_exits:
         aucs = pd.Series([curve_auc(g, lo, hi) for _, g in per_seed.groupby("seed")])
         row["auc_mean"], row["auc_std"] = float(aucs.mean()), float(aucs.std(ddof=0))

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from .figures import finish_axes, save_figure
+from .retention import reference, retention_columns
 from .style import RECONSTRUCTED_MARK, method_style
 from .summary import describe_rule, mean_curve, metric_name, pm, score_column, summarize
 from .tables import write_table
@@ -17,10 +18,11 @@ def table1(curves: dict[str, pd.DataFrame], costs: dict[str, dict], titles: dict
     rep = config["report"]
     conv = rep.get("macs_convention", "paper")
     lo, hi = rep["auc_speedup_range"]
+    ref = reference(rep, curves, costs)
     display, raw = [], []
     for method, per_seed in curves.items():
         has_exits = len(costs[method]["row_layers"]) > 1
-        s = summarize(per_seed, rep, has_exits, method)
+        s = summarize(per_seed, rep, has_exits, method, ref)
         params = costs[method]["params"]["total"]
         name, col = metric_name(per_seed), score_column(per_seed)
         display.append({
@@ -38,9 +40,9 @@ def table1(curves: dict[str, pd.DataFrame], costs: dict[str, dict], titles: dict
             f"AUC@[{lo:g},{hi:g}] (%)": pm(s["auc_mean"], s["auc_std"], 100, seeds=s["seeds"]),
             "Operating point": s["setting"]})
         raw.append({"method": method, "reconstructed": RECONSTRUCTED_MARK in titles[method], "params": params,
-                    "macs_convention": conv, **s})
+                    "macs_convention": conv, **s, **retention_columns(rep, ref)})
     notes = [f"Scale: {scale}.",
-             f"Operating point: {describe_rule(rep['operating_point'])}.",
+             f"Operating point: {describe_rule(rep['operating_point'], ref)}.",
              f"AUC: area under the best-accuracy envelope over layer speed-up in [{lo:g}, {hi:g}], divided by the range "
              "width (0 where a method cannot reach a speed-up); threshold-free.",
              "MACs: expected per test sample = embedding + executed blocks + every exit head evaluated on the way "

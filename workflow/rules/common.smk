@@ -5,7 +5,7 @@ import re
 import sys
 
 from eebench.errors import EEBenchError
-from eebench.measure.wallclock import latency_spec
+from eebench.measure.wallclock import latency_items, latency_spec
 from eebench.plan import (Plan, architecture, costs_path, curve_path, expand_grid, latency_path, logits_path,
                           store_path, train_path)
 from eebench.report.claims import has_claims

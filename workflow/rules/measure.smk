@@ -54,8 +54,8 @@ for _run, _plan in PLANS.items():
                 f"latency{_tag}"
             input:
                 checkpoints=sorted({m["checkpoint"] for m in _lat["methods"].values()}),
-                caches=sorted({c for m in _lat["methods"].values() for c in m["caches"]}),
-                costs=sorted({m["costs"] for m in _lat["methods"].values()}),
+                caches=sorted({c for m in latency_items(_lat) for c in m["caches"]}),
+                costs=sorted({m["costs"] for m in latency_items(_lat)}),
             output:
                 latency_path(_run),
             params:
