@@ -1,5 +1,10 @@
-"""The NLP methods' own recipes on text: the official codes' heads come with the recipe on a BERT-family backbone (not
-from config overrides), while the LGViT port's heads stay on the vision families."""
+"""The NLP methods' own recipes on text. The official codes' heads come with the recipe on a BERT-family backbone (not
+from config overrides), while the LGViT port's heads stay on the vision families. COST-EFF trains at run.sh's batch size
+and weight decay, distils from its own fine-tune (its table's retention denominator), and config/glue.yaml carries
+run.sh's per-task epochs in its grid cells' ``method_overrides``."""
+import re
+from pathlib import Path
+
 import pytest
 
 from eebench.plan import Plan, validate_config
@@ -68,3 +73,170 @@ def test_the_lgvit_ports_keep_the_ports_swin_exits(port):
 
     spec = resolve_method(port, {}, 24, {}, family="swin")
     assert spec["exit_layers"] == [4, 7, 10, 13, 16, 19, 22, 23] and spec["heads"] == [{"type": "linear"}] * 8
+
+
+# --- COST-EFF's own recipe (run.sh) and per-task tables ---------------------------------------------------------------
+
+GLUE = Path(__file__).resolve().parents[1] / "config" / "glue.yaml"
+SST2 = Path(__file__).resolve().parents[1] / "config" / "sst2.yaml"
+
+
+def epochs(plan: Plan, method: str) -> dict[str, int]:
+    return {st["name"]: st["epochs"] for st in plan.method(method)["stages"]}
+
+
+def test_costeff_stages_train_at_batch_32_with_weight_decay_001_whatever_the_run_defaults():
+    """run.sh: TRAIN_BATCH=32 and --weight_decay 0.01 in every step; a run whose defaults are DeeBERT's (batch 8, no
+    decay, config/glue.yaml) must not reach COST-EFF's stages, nor its teacher's."""
+    plan = plan_of(BERT, {"backbone": {}, "cost_eff": {}},
+                   training={"epochs": 3, "batch_size": 8, "weight_decay": 0.0, "warmup_ratio": 0.0})
+    for method in ("cost_eff", "backbone_costeff"):
+        for st in plan.method(method)["stages"]:
+            assert (st["batch_size"], st["weight_decay"]) == (32, 0.01), (method, st["name"])
+    assert plan.stage("backbone", "finetune")["batch_size"] == 8  # the backbone row keeps the run's
+
+
+def test_costeff_distils_from_its_own_finetune_not_the_backbone_row():
+    """run.sh `Finetune`: batch 32, warm-up 10 %, weight decay 0.01, the run's lr and epochs. With DeeBERT's defaults
+    (batch 8, wd 0, warm-up 0) that is another job than the backbone row's; the run trains it without reporting it."""
+    plan = plan_of(BERT, {"backbone": {}, "cost_eff": {}},
+                   training={"epochs": 3, "batch_size": 8, "lr": 2e-5, "weight_decay": 0.0, "warmup_ratio": 0.0})
+    assert plan.teacher_stage("cost_eff", "ta_hidden") == ("backbone_costeff", "finetune")
+    assert plan.teacher_stage("cost_eff", "ta_pred") == ("backbone_costeff", "finetune")
+    teacher = plan.stage("backbone_costeff", "finetune")
+    assert {k: teacher[k] for k in ("batch_size", "lr", "weight_decay", "warmup_ratio", "epochs")} == \
+        {"batch_size": 32, "lr": 2e-5, "weight_decay": 0.01, "warmup_ratio": 0.1, "epochs": 3}
+    assert "backbone_costeff" in plan.all_methods and "backbone_costeff" not in plan.methods  # trained, not reported
+
+
+def test_sst2_config_trains_the_costeff_teacher_as_the_backbone_row():
+    """config/sst2.yaml's defaults (batch 32, wd 0.01, warm-up 0.1, lr 5e-5, 1 epoch) equal the COST-EFF fine-tune's:
+    identical specs are one job, so the run still has its 17 training jobs (backbone 1, deebert 1, pabee = pcee 1,
+    berxit 1, berxit_alt 1, sdn 1, eeformer 3, cost_eff 5, cost_eff_8x 3 of its own: its TA is cost_eff's)."""
+    from eebench.plan import expand_grid, load_config
+
+    plan = Plan(expand_grid(load_config(SST2))["sst2"])
+    assert plan.canonical["backbone_costeff"] == "backbone"
+    assert plan.teacher_stage("cost_eff", "ta_hidden") == ("backbone", "finetune")
+    jobs = {plan.stage_owner(m, st["name"]) for m in plan.all_methods for st in plan.method(m)["stages"]}
+    assert len(jobs) == 17
+
+
+# run.sh, per task (MRPC, SST-2, QNLI, MNLI, CoLA, QQP): EPOCHs_T 12 5 5 3 8 3 (fine-tune, TA phase b; phase a is
+# EPOCHs_T / 3 floored: 4 1 1 1 2 1); at h = 6: P 12 3 3 2 12 2, RD 12 8 6 3 10 3, PD 5 3 3 2 5 2; at h = 2: P 20 5 5 3 20
+# 3, RD 20 10 8 5 20 5, PD 10 6 5 3 10 3; REPR_PROP 0.5 0.7 0.7 0.7 0.5 0.7.
+RUN_SH = {  # task: (finetune, ta_hidden, ta_pred), (prune, recover_hidden, recover_pred) at h = 6 | h = 2, repr_prop
+    "mrpc": ((12, 4, 12), (12, 12, 5), (20, 20, 10), 0.5),
+    "sst2": ((5, 1, 5), (3, 8, 3), (5, 10, 6), 0.7),
+    "qnli": ((5, 1, 5), (3, 6, 3), (5, 8, 5), 0.7),
+    "mnli": ((3, 1, 3), (2, 3, 2), (3, 5, 3), 0.7),
+    "mnli_mm": ((3, 1, 3), (2, 3, 2), (3, 5, 3), 0.7),
+    "cola": ((8, 2, 8), (12, 10, 5), (20, 20, 10), 0.5),
+    "qqp": ((3, 1, 3), (2, 3, 2), (3, 5, 3), 0.7),
+}
+
+
+@pytest.mark.parametrize("task", sorted(RUN_SH))
+def test_glue_config_carries_run_sh_per_task_tables(task):
+    from eebench.plan import expand_grid, load_config
+
+    (ft, ta_a, ta_b), h6, h2, repr_prop = RUN_SH[task]
+    plan = Plan(expand_grid(load_config(GLUE))[f"glue/{task}"])
+    assert epochs(plan, "backbone_costeff") == {"finetune": ft}
+    for method, (p, rd, pd) in (("cost_eff", h6), ("cost_eff_8x", h2)):
+        assert epochs(plan, method) == {"ta_hidden": ta_a, "ta_pred": ta_b, "prune": p, "recover_hidden": rd,
+                                        "recover_pred": pd}, method
+        sl = plan.stage(method, "prune")["slenderise"]
+        assert sl["repr_prop"] == repr_prop and sl["restore"] == 0.12 and sl["prune_rate"] == "auto"  # merged, kept
+    assert plan.stage_owner("cost_eff_8x", "ta_pred") == ("cost_eff", "ta_pred")  # one TA for both presets
+    # the other methods keep the top level's settings: the cell merges, it does not replace the set
+    assert "deebert" in plan.methods and plan.stage("pabee", "train")["epochs"] == 5
+    assert plan.stage("backbone", "finetune")["batch_size"] == 8
+
+
+def test_glue_stsb_cell_still_replaces_the_methods():
+    from eebench.plan import expand_grid, load_config
+
+    plan = Plan(expand_grid(load_config(GLUE))["glue/stsb"])
+    assert list(plan.methods) == ["backbone", "pabee"]
+    assert plan.method("pabee")["policy"]["name"] == "pabee_patience_regression"
+
+
+def test_a_cell_method_override_merges_into_the_top_level_and_its_own_methods():
+    """Deep merge: the cell's stage keys land in the top level's entry (a cell's repr_prop beside the top level's
+    taylor_proportion), and in a cell that replaces the methods, into that cell's own entry."""
+    from eebench.plan import expand_grid
+
+    cfg = {**BERT, "methods": {"cost_eff": {"stages": {"prune": {"slenderise": {"taylor_proportion": 0.25}}}}},
+           "grid": [{"name": "a", "method_overrides": {"cost_eff": {"stages": {"prune": {"epochs": 7,
+                                                                                         "slenderise": {"repr_prop": 0.5}}}}}},
+                    {"name": "b", "methods": {"cost_eff": {"title": "B"}},
+                     "method_overrides": {"cost_eff": {"stages": {"recover_pred": {"epochs": 9}}}}}]}
+    runs = {name: Plan(c) for name, c in expand_grid(validate_config(cfg)).items()}
+    a = runs["t/a"].stage("cost_eff", "prune")
+    assert a["epochs"] == 7 and a["slenderise"]["repr_prop"] == 0.5 and a["slenderise"]["taylor_proportion"] == 0.25
+    b = runs["t/b"]
+    assert b.method("cost_eff")["title"] == "B" and b.stage("cost_eff", "recover_pred")["epochs"] == 9
+    assert b.stage("cost_eff", "prune")["slenderise"]["taylor_proportion"] == 1.0  # the top level's entry was replaced
+
+
+def test_method_overrides_naming_a_method_the_run_does_not_train_fails_in_one_line():
+    from eebench.errors import EEBenchError
+
+    with pytest.raises(EEBenchError) as err:
+        plan_of(BERT, {"backbone": {}}, method_overrides={"cost_ef": {"stages": {"prune": {"epochs": 2}}}})
+    assert "method_overrides names 'cost_ef'" in str(err.value) and "\n" not in str(err.value)
+
+
+def _curve(score: float, thresholds=(0.0,)) -> "pd.DataFrame":
+    import pandas as pd
+
+    return pd.DataFrame([{"policy": "p", "param_entropy_threshold": s, "accuracy": score, "metric": "accuracy",
+                          "score": score, "layer_speedup": 1.0, "expected_macs_paper": 4e6, "expected_macs_full": 5e6,
+                          "head_aware_speedup_paper": 1.0, "head_aware_speedup_full": 1.0, "avg_exit_layer": 4.0}
+                         for s in thresholds])
+
+
+def test_costeff_table_names_its_teacher_and_reads_retention_against_it(tmp_path, monkeypatch):
+    """The teacher's exit-logit cache answers 3 of 4 dev samples right (accuracy 0.75); COST-EFF scores 0.6 and the
+    backbone row (DeeBERT's stage 1 here: batch 8) 0.5. Retention = 0.6 / 0.75 = 80.0 %, not 0.6 / 0.5 = 120 %; the
+    backbone row's 120.0 % stays beside it, and the table names the teacher, its job and its hyper-parameters."""
+    import numpy as np
+
+    from eebench.plan import logits_path
+    from eebench.report.costeff import costeff_table
+
+    monkeypatch.chdir(tmp_path)
+    plan = plan_of(BERT, {"backbone": {}, "cost_eff": {}},
+                   training={"epochs": 3, "batch_size": 8, "lr": 2e-5, "weight_decay": 0.0, "warmup_ratio": 0.0})
+    cache = Path(logits_path("t", "backbone_costeff", 0, "finetune"))
+    cache.parent.mkdir(parents=True)
+    logits = np.array([[[2.0, 0.0], [0.0, 2.0], [0.0, 2.0], [0.0, 2.0]]], dtype=np.float32)  # predicts 0, 1, 1, 1
+    with open(cache, "wb") as fh:
+        np.savez(fh, logits=logits, labels=np.array([0, 1, 1, 0]), row_layers=np.array([4]), num_layers=4,
+                 lengths=np.array([5, 5, 5, 5]), metric=np.array("accuracy"))
+    comps = {"embed": {"params": 10}, "block1": {"params": 5}}
+    costs = {"backbone": {"params": {"total": 100}, "components": comps},
+             "cost_eff": {"params": {"total": 50}, "components": comps}}
+    curves = {"backbone": _curve(0.5), "cost_eff": _curve(0.6)}
+    raw = costeff_table(plan, curves, costs, {"backbone": "Backbone", "cost_eff": "COST-EFF"}, tmp_path, "tiny")
+    row = raw.iloc[0]
+    assert row["teacher"] == "backbone_costeff:finetune" and row["teacher_job"] == "backbone_costeff:finetune"
+    assert (row["teacher_batch_size"], row["teacher_lr"], row["teacher_weight_decay"], row["teacher_warmup_ratio"],
+            row["teacher_epochs"]) == (32, 2e-5, 0.01, 0.1, 3)
+    assert row["teacher_score"] == pytest.approx(0.75)
+    assert row["retention"] == pytest.approx(0.8) and row["retention_vs_backbone_row"] == pytest.approx(1.2)
+    md = (tmp_path / "costeff.md").read_text()
+    assert re.search(r"\| 60\.0 +\| 80\.0 +\| 120\.0 +\|", md)  # metric, retention, retention vs the backbone row
+    assert ("Teacher (the retention denominator): backbone_costeff:finetune: batch 32, lr 2e-05, weight decay 0.01, "
+            "warm-up 0.1, 3 epochs; accuracy 75.0 %.") in md
+
+
+def test_report_rule_waits_for_the_costeff_teacher_cache():
+    from eebench.report.costeff import teacher_caches
+
+    plan = plan_of(BERT, {"backbone": {}, "cost_eff": {}}, training={"epochs": 1, "batch_size": 8})
+    assert teacher_caches(plan) == ["results/t/logits/backbone_costeff/seed0/finetune.npz"]
+    shared = plan_of(BERT, {"backbone": {}, "cost_eff": {}},
+                     training={"epochs": 1, "batch_size": 32, "weight_decay": 0.01, "warmup_ratio": 0.1})
+    assert teacher_caches(shared) == ["results/t/logits/backbone/seed0/finetune.npz"]  # one job: the backbone row's
