@@ -184,13 +184,13 @@ def test_text_stage2_asks_for_an_eval_mode_backbone_and_vision_stays_lgvits():
     assert vit["stages"][1] == lgvit["stages"][1]
 
 
-def _text_model():
+def _text_model(head=None):
     from eebench.backbones import build_backbone
     from eebench.model import MultiExitModel
 
     torch.manual_seed(0)
     bb = build_backbone("bert_tiny_test", 2, pretrained=False)  # BERT's own dropout: hidden and attention 0.1
-    return MultiExitModel(bb, [1, 2, 3], [{"type": "glh"}] * 3, 2)
+    return MultiExitModel(bb, [1, 2, 3], [head or {"type": "glh"}] * 3, 2)
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
@@ -252,3 +252,17 @@ def test_eval_mode_on_a_stage_that_trains_its_backbone_fails_in_one_line():
     assert "\n" not in str(err.value)
     with pytest.raises(EEBenchError, match="use train or eval"):
         Plan(_tiny_config(methods={"eeformer": {"stages": {"stage2": {"frozen_backbone_mode": "off"}}}}))
+
+
+@pytest.mark.parametrize("feature, local, global_", [("local", [0, 1, 2], []), ("global", [], [0, 1, 2])])
+def test_glh_distils_one_branch_only_as_the_recipe_says(feature, local, global_):
+    """baselines/eeformer.yaml: with the GLH default (distill_feature local) every GLH is in LGViT's local group, so
+    the heterogeneous pairs are the first and the last GLH (exits after blocks 1 and 3 of the 4-block BERT), the
+    homogeneous students every other GLH against the last one, and no Gram (global-group) term exists; `global` swaps
+    the groups. Exit indices 0, 1, 2 = blocks 1, 2, 3."""
+    from eebench.training.losses import build_loss
+
+    model = _text_model({"type": "glh", "distill_feature": feature})
+    loss = build_loss("lgvit_distillation", model, {})
+    assert (loss.lph, loss.gah) == (local, global_)
+    assert loss.pairs == [0, 2] and loss.teacher == {0: 2, 1: 2}

@@ -38,7 +38,8 @@ def test_a_bare_method_on_bert_gets_the_official_text_heads(method):
 
 
 # On ViT (vit_tiny_digits: 6 blocks) the recipes' own heads stay: the LGViT port's `mlp` exit (a randomly initialised
-# pooler, dropout 0) after blocks 1..5 for PABEE/PCEE; DeeBERT/BERxiT copy the pooler (their recipe's switch), dropout 0.
+# pooler, dropout 0) after blocks 1..5 for PABEE/PCEE; DeeBERT/BERxiT copy the pooler (their recipe's switch),
+# dropout 0.
 VISION_HEADS = {
     "pabee": (5, {"type": "mlp"}),
     "pcee": (5, {"type": "mlp"}),
@@ -123,8 +124,8 @@ def test_sst2_config_trains_the_costeff_teacher_as_the_backbone_row():
 
 
 # run.sh, per task (MRPC, SST-2, QNLI, MNLI, CoLA, QQP): EPOCHs_T 12 5 5 3 8 3 (fine-tune, TA phase b; phase a is
-# EPOCHs_T / 3 floored: 4 1 1 1 2 1); at h = 6: P 12 3 3 2 12 2, RD 12 8 6 3 10 3, PD 5 3 3 2 5 2; at h = 2: P 20 5 5 3 20
-# 3, RD 20 10 8 5 20 5, PD 10 6 5 3 10 3; REPR_PROP 0.5 0.7 0.7 0.7 0.5 0.7.
+# EPOCHs_T / 3 floored: 4 1 1 1 2 1); at h = 6: P 12 3 3 2 12 2, RD 12 8 6 3 10 3, PD 5 3 3 2 5 2; at h = 2:
+# P 20 5 5 3 20 3, RD 20 10 8 5 20 5, PD 10 6 5 3 10 3; REPR_PROP 0.5 0.7 0.7 0.7 0.5 0.7.
 RUN_SH = {  # task: (finetune, ta_hidden, ta_pred), (prune, recover_hidden, recover_pred) at h = 6 | h = 2, repr_prop
     "mrpc": ((12, 4, 12), (12, 12, 5), (20, 20, 10), 0.5),
     "sst2": ((5, 1, 5), (3, 8, 3), (5, 10, 6), 0.7),
@@ -168,8 +169,8 @@ def test_a_cell_method_override_merges_into_the_top_level_and_its_own_methods():
     from eebench.plan import expand_grid
 
     cfg = {**BERT, "methods": {"cost_eff": {"stages": {"prune": {"slenderise": {"taylor_proportion": 0.25}}}}},
-           "grid": [{"name": "a", "method_overrides": {"cost_eff": {"stages": {"prune": {"epochs": 7,
-                                                                                         "slenderise": {"repr_prop": 0.5}}}}}},
+           "grid": [{"name": "a", "method_overrides": {"cost_eff": {"stages": {"prune": {
+               "epochs": 7, "slenderise": {"repr_prop": 0.5}}}}}},
                     {"name": "b", "methods": {"cost_eff": {"title": "B"}},
                      "method_overrides": {"cost_eff": {"stages": {"recover_pred": {"epochs": 9}}}}}]}
     runs = {name: Plan(c) for name, c in expand_grid(validate_config(cfg)).items()}
@@ -240,3 +241,41 @@ def test_report_rule_waits_for_the_costeff_teacher_cache():
     shared = plan_of(BERT, {"backbone": {}, "cost_eff": {}},
                      training={"epochs": 1, "batch_size": 32, "weight_decay": 0.01, "warmup_ratio": 0.1})
     assert teacher_caches(shared) == ["results/t/logits/backbone/seed0/finetune.npz"]  # one job: the backbone row's
+
+
+# --- departures from the official codes, stated in the tables' notes -----------------------------------------------
+
+
+def test_text_tables_state_the_batching_and_pcee_departures():
+    from eebench.report.departures import text_notes
+
+    glue = {"dataset": {"name": "glue", "task": "sst2"}, "methods": {"pabee": {}, "pcee": {}, "mine": {"recipe": "pcee"}}}
+    notes = text_notes(glue, ["pabee", "pcee"])
+    assert notes[0].startswith("Text batches: training batches are length-bucketed (dataset.bucket: 50")
+    assert notes[1].startswith("PCEE-BERT: no dev-set checkpoint selection")
+    assert len(text_notes(glue, ["mine"])) == 2  # a PCEE copy under another name is still PCEE
+    assert len(text_notes(glue, ["pabee", "pcee_port"])) == 1  # the LGViT port is another reading
+    uniform = text_notes({**glue, "dataset": {"name": "glue", "bucket": 1}}, ["pabee"])
+    assert uniform == ["Text batches: uniform random training batches (dataset.bucket: 1), as the official codes draw "
+                       "them (padded to each batch's longest sample, which changes no model output)."]
+    assert text_notes({"dataset": {"name": "digits"}, "methods": {"pcee": {}}}, ["pcee"]) == []
+
+
+def test_bucket_one_draws_uniform_random_batches():
+    """The note's claim: with dataset.bucket: 1 a training epoch is a random permutation cut into consecutive batches
+    (each window is one batch, sorting inside a batch changes no member), in a shuffled order — the official codes'
+    RandomSampler batches. Lengths 0..9 in order, batch 3: the batches are the permutation's chunks, as sets."""
+    import torch
+
+    from eebench.data.text import length_buckets
+
+    lengths = torch.arange(10)
+    gen = torch.Generator().manual_seed(3)
+    batches = length_buckets(lengths, 3, 1, gen)
+    order = torch.randperm(10, generator=torch.Generator().manual_seed(3))
+    expected = {frozenset(c.tolist()) for c in order.split(3)}
+    assert {frozenset(b.tolist()) for b in batches} == expected
+    # bucket 50 (the default) instead sorts the whole epoch (one window) by length: batches of neighbouring lengths
+    sorted_batches = length_buckets(lengths, 3, 50, torch.Generator().manual_seed(3))
+    assert {frozenset(b.tolist()) for b in sorted_batches} == {frozenset({0, 1, 2}), frozenset({3, 4, 5}),
+                                                              frozenset({6, 7, 8}), frozenset({9})}

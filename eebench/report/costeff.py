@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from .departures import text_batching_note
 from .figures import finish_axes, save_figure
 from .style import method_style
 from .summary import mean_curve, metric_name, score_column
@@ -167,7 +168,8 @@ def costeff_table(plan, curves: dict[str, pd.DataFrame], costs: dict[str, dict],
              "torch.profiler with_flops on padded inputs, per sample, as COST-EFF's code counts them (attention "
              "matmuls included, 2 FLOPs per MAC). Parameters and costs are counted on the pruned checkpoint.",
              "Width: heads kept per layer / FFN neurons / word-embedding rank (presets: eebench/slender/presets.py; "
-             "8x is [INFERRED], not in the official code). Semantics: official code (sbwww/COST-EFF)."]
+             "8x is [INFERRED], not in the official code). Semantics: official code (sbwww/COST-EFF).",
+             *([text_batching_note(plan.config)] if plan.config["dataset"]["name"] == "glue" else [])]
     raw_df = pd.DataFrame(raw)
     write_table(pd.DataFrame(display), raw_df, out_dir / "costeff", "COST-EFF: width presets × entropy thresholds",
                 notes)
