@@ -54,8 +54,8 @@ def test_text_ci_config_runs_to_table1(tmp_path):
     assert set(ce["method"]) == {"cost_eff", "cost_eff_8x"} and (ce["params_vs_backbone"] > 1).all()
     assert ce["expected_flops_profiler_vs_backbone"].notna().all()
     assert (report / "fig_costeff_pareto.png").stat().st_size > 0
-    # COST-EFF distils from its own fine-tune (text_ci's defaults: no weight decay, no warm-up, so not the backbone
-    # row's job) and reads its retention against it; the tables state the text runs' departures from the official codes
+    # COST-EFF distils from its own fine-tune (batch 32, weight decay 0.01 without biases and LayerNorm weights,
+    # warm-up 10 %, best dev epoch: not the backbone row's job) and reads its retention against it; the tables state the text runs' departures from the official codes
     assert set(ce["teacher"]) == set(ce["teacher_job"]) == {"backbone_costeff:finetune"}
     assert (ce["retention"] == ce["score"] / ce["teacher_score"]).all()
     costeff_md = (report / "costeff.md").read_text()

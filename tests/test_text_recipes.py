@@ -98,29 +98,37 @@ def test_costeff_stages_train_at_batch_32_with_weight_decay_001_whatever_the_run
 
 
 def test_costeff_distils_from_its_own_finetune_not_the_backbone_row():
-    """run.sh `Finetune`: batch 32, warm-up 10 %, weight decay 0.01, the run's lr and epochs. With DeeBERT's defaults
-    (batch 8, wd 0, warm-up 0) that is another job than the backbone row's; the run trains it without reporting it."""
+    """run.sh `Finetune` (run_glue_costeff.py --train_ft → do_train_2t): batch 32, warm-up 10 %, weight decay 0.01 in
+    the no-decay groups (biases and LayerNorm weights at 0), the best dev evaluation kept (`train_ft or pred_distill`),
+    the run's lr and epochs. That is another job than the backbone row's; the run trains it without reporting it."""
     plan = plan_of(BERT, {"backbone": {}, "cost_eff": {}},
                    training={"epochs": 3, "batch_size": 8, "lr": 2e-5, "weight_decay": 0.0, "warmup_ratio": 0.0})
     assert plan.teacher_stage("cost_eff", "ta_hidden") == ("backbone_costeff", "finetune")
     assert plan.teacher_stage("cost_eff", "ta_pred") == ("backbone_costeff", "finetune")
     teacher = plan.stage("backbone_costeff", "finetune")
-    assert {k: teacher[k] for k in ("batch_size", "lr", "weight_decay", "warmup_ratio", "epochs")} == \
-        {"batch_size": 32, "lr": 2e-5, "weight_decay": 0.01, "warmup_ratio": 0.1, "epochs": 3}
+    assert {k: teacher[k] for k in ("batch_size", "lr", "weight_decay", "warmup_ratio", "epochs", "no_decay",
+                                    "select")} == \
+        {"batch_size": 32, "lr": 2e-5, "weight_decay": 0.01, "warmup_ratio": 0.1, "epochs": 3,
+         "no_decay": ["bias", "LayerNorm.weight"], "select": "best_mean_row"}
     assert "backbone_costeff" in plan.all_methods and "backbone_costeff" not in plan.methods  # trained, not reported
 
 
-def test_sst2_config_trains_the_costeff_teacher_as_the_backbone_row():
-    """config/sst2.yaml's defaults (batch 32, wd 0.01, warm-up 0.1, lr 5e-5, 1 epoch) equal the COST-EFF fine-tune's:
-    identical specs are one job, so the run still has its 17 training jobs (backbone 1, deebert 1, pabee = pcee 1,
-    berxit 1, berxit_alt 1, sdn 1, eeformer 3, cost_eff 5, cost_eff_8x 3 of its own: its TA is cost_eff's)."""
+def test_sst2_config_trains_the_costeff_teacher_beside_the_backbone_row():
+    """config/sst2.yaml's defaults (batch 32, wd 0.01, warm-up 0.1, lr 5e-5, 1 epoch) equal the COST-EFF fine-tune's
+    but for its no-decay groups and dev selection, so the teacher is a job of its own: 18 training jobs (backbone 1,
+    backbone_costeff 1, deebert 1, pabee = pcee 1, berxit 1, berxit_alt 1, sdn 1, eeformer 3, cost_eff 5, cost_eff_8x
+    3 of its own: its TA is cost_eff's). With the backbone row given the same two keys, the two are one job."""
     from eebench.plan import expand_grid, load_config
 
-    plan = Plan(expand_grid(load_config(SST2))["sst2"])
-    assert plan.canonical["backbone_costeff"] == "backbone"
-    assert plan.teacher_stage("cost_eff", "ta_hidden") == ("backbone", "finetune")
+    cfg = expand_grid(load_config(SST2))["sst2"]
+    plan = Plan(cfg)
+    assert plan.canonical["backbone_costeff"] == "backbone_costeff"
     jobs = {plan.stage_owner(m, st["name"]) for m in plan.all_methods for st in plan.method(m)["stages"]}
-    assert len(jobs) == 17
+    assert len(jobs) == 18
+    same = {"stages": {"finetune": {"no_decay": ["bias", "LayerNorm.weight"], "select": "best_mean_row"}}}
+    shared = Plan({**cfg, "methods": {**cfg["methods"], "backbone": same}})
+    assert shared.canonical["backbone_costeff"] == "backbone"
+    assert shared.teacher_stage("cost_eff", "ta_hidden") == ("backbone", "finetune")
 
 
 # run.sh, per task (MRPC, SST-2, QNLI, MNLI, CoLA, QQP): EPOCHs_T 12 5 5 3 8 3 (fine-tune, TA phase b; phase a is
@@ -223,14 +231,15 @@ def test_costeff_table_names_its_teacher_and_reads_retention_against_it(tmp_path
     raw = costeff_table(plan, curves, costs, {"backbone": "Backbone", "cost_eff": "COST-EFF"}, tmp_path, "tiny")
     row = raw.iloc[0]
     assert row["teacher"] == "backbone_costeff:finetune" and row["teacher_job"] == "backbone_costeff:finetune"
-    assert (row["teacher_batch_size"], row["teacher_lr"], row["teacher_weight_decay"], row["teacher_warmup_ratio"],
-            row["teacher_epochs"]) == (32, 2e-5, 0.01, 0.1, 3)
+    assert (row["teacher_batch_size"], row["teacher_lr"], row["teacher_weight_decay"], row["teacher_no_decay"],
+            row["teacher_warmup_ratio"], row["teacher_epochs"], row["teacher_select"]) == \
+        (32, 2e-5, 0.01, "bias, LayerNorm.weight", 0.1, 3, "best_mean_row")
     assert row["teacher_score"] == pytest.approx(0.75)
     assert row["retention"] == pytest.approx(0.8) and row["retention_vs_backbone_row"] == pytest.approx(1.2)
     md = (tmp_path / "costeff.md").read_text()
     assert re.search(r"\| 60\.0 +\| 80\.0 +\| 120\.0 +\|", md)  # metric, retention, retention vs the backbone row
-    assert ("Teacher (the retention denominator): backbone_costeff:finetune: batch 32, lr 2e-05, weight decay 0.01, "
-            "warm-up 0.1, 3 epochs; accuracy 75.0 %.") in md
+    assert ("Teacher (the retention denominator): backbone_costeff:finetune: batch 32, lr 2e-05, weight decay 0.01 "
+            "(not on bias, LayerNorm.weight), warm-up 0.1, 3 epochs, the best dev epoch kept; accuracy 75.0 %.") in md
 
 
 def test_report_rule_waits_for_the_costeff_teacher_cache():
@@ -238,7 +247,8 @@ def test_report_rule_waits_for_the_costeff_teacher_cache():
 
     plan = plan_of(BERT, {"backbone": {}, "cost_eff": {}}, training={"epochs": 1, "batch_size": 8})
     assert teacher_caches(plan) == ["results/t/logits/backbone_costeff/seed0/finetune.npz"]
-    shared = plan_of(BERT, {"backbone": {}, "cost_eff": {}},
+    same = {"stages": {"finetune": {"no_decay": ["bias", "LayerNorm.weight"], "select": "best_mean_row"}}}
+    shared = plan_of(BERT, {"backbone": same, "cost_eff": {}},
                      training={"epochs": 1, "batch_size": 32, "weight_decay": 0.01, "warmup_ratio": 0.1})
     assert teacher_caches(shared) == ["results/t/logits/backbone/seed0/finetune.npz"]  # one job: the backbone row's
 

@@ -27,7 +27,7 @@ def costeff_methods(plan) -> list[str]:
     return [m for m in plan.methods if plan.method(m).get("slender")]
 
 
-TEACHER_KEYS = ("batch_size", "lr", "weight_decay", "warmup_ratio", "epochs")
+TEACHER_KEYS = ("batch_size", "lr", "weight_decay", "no_decay", "warmup_ratio", "epochs", "select")
 
 
 def costeff_teacher(plan, method: str) -> tuple[str, str] | None:
@@ -75,15 +75,21 @@ def teacher_record(plan, method: str) -> dict[str, Any] | None:
     stage = plan.stage(*ref)
     scores = [final_row_score(load_cache(logits_path(plan.run, owner[0], seed, owner[1]))) for seed in plan.seeds]
     return {"teacher": ":".join(ref), "teacher_job": ":".join(owner), "teacher_score": sum(scores) / len(scores),
-            **{f"teacher_{k}": stage.get(k) for k in TEACHER_KEYS}}
+            **{f"teacher_{k}": _cell(stage.get(k)) for k in TEACHER_KEYS}}
+
+
+def _cell(value):
+    return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value  # one CSV cell
 
 
 def _teacher_note(rec: dict[str, Any], metric: str) -> str:
     shared = "" if rec["teacher_job"] == rec["teacher"] else f", trained as {rec['teacher_job']} (identical spec)"
     n = rec["teacher_epochs"]
+    skip = f" (not on {rec['teacher_no_decay']})" if rec["teacher_no_decay"] else ""
+    kept = ", the best dev epoch kept" if rec["teacher_select"] else ", the last epoch kept"
     return (f"Teacher (the retention denominator): {rec['teacher']}{shared}: batch {rec['teacher_batch_size']}, lr "
-            f"{_g(rec['teacher_lr'])}, weight decay {_g(rec['teacher_weight_decay'])}, warm-up "
-            f"{_g(rec['teacher_warmup_ratio'])}, {n} epoch{'' if n == 1 else 's'}; {metric} "
+            f"{_g(rec['teacher_lr'])}, weight decay {_g(rec['teacher_weight_decay'])}{skip}, warm-up "
+            f"{_g(rec['teacher_warmup_ratio'])}, {n} epoch{'' if n == 1 else 's'}{kept}; {metric} "
             f"{rec['teacher_score'] * 100:.1f} %.")
 
 
