@@ -86,6 +86,13 @@ def check_method(plan, method: str) -> None:
         if stage.get("loss") not in LOSSES:
             raise fail(f"config error at {where}.stages.{stage['name']}.loss: unknown loss {stage.get('loss')!r}",
                        f"choose one of: {', '.join(LOSSES.names())} (see `eebench list losses`)")
+        if "frozen_backbone_mode" in stage:
+            from .training.loop import frozen_backbone_mode
+
+            try:
+                frozen_backbone_mode(stage)
+            except EEBenchError as err:
+                raise _at(f"{where}.stages.{stage['name']}.frozen_backbone_mode", err) from None
         if stage.get("teacher"):  # the stage a distillation loss reads must exist (COST-EFF)
             try:
                 plan.teacher_stage(method, stage["name"])

@@ -283,11 +283,12 @@ def cmd_report_glue(args) -> None:
     import pandas as pd
 
     from .plan import Plan, expand_grid, validate_config
+    from .report.departures import text_notes
     from .report.glue import glue_table, nlp_paper_vs_ours, task_of
     from .report.run import scale_note
 
     config = validate_config(_json_arg(args.config_json))
-    cells, titles, scale = {}, {}, ""
+    cells, titles, scale, notes = {}, {}, "", []
     for run, cfg in expand_grid(config).items():
         task = task_of(cfg)
         if task is None:
@@ -296,8 +297,9 @@ def cmd_report_glue(args) -> None:
         cells[task] = pd.read_csv(f"reports/{run}/table1.csv")
         titles.update({m: plan.method(m)["title"] for m in plan.methods})
         scale = scale_note(cfg)
+        notes += [n for n in text_notes(cfg, plan.methods) if n not in notes]
     out = Path(args.out_dir)
-    glue_table(cells, titles, out, scale)
+    glue_table(cells, titles, out, scale, notes)
     nlp_paper_vs_ours(cells, out / "paper_vs_ours_glue.md", scale)
     print(f"wrote table1_glue and paper_vs_ours_glue ({len(cells)} tasks) to {out}")
 

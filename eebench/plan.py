@@ -49,7 +49,10 @@ def _fill_defaults(validate_properties):
 
 def expand_grid(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A config → its runs. A ``grid:`` (the paper's backbones × datasets) makes one run per cell, named
-    ``<run>/<cell>``: the cell's keys override the top level (``methods``, when given, replaces the whole set).
+    ``<run>/<cell>``: the cell's keys override the top level, mappings deep-merged, except ``methods``, which when
+    given replaces the whole set (STS-B runs only the methods that can regress). To change a method in one cell
+    without restating the set, a cell gives ``method_overrides: {cost_eff: {stages: …}}``: deep-merged into the
+    top level's ``method_overrides`` here, and into each method's overrides by the plan (:class:`Plan`).
     ``smoke: true`` turns every run into its miniature, named ``<run>-smoke`` (``eebench.smoke``)."""
     runs = _expand(config)
     if not config.get("smoke"):
@@ -148,11 +151,11 @@ class Plan:
         from .plugins import load_plugin_files
 
         self.plugin_heads = load_plugin_files(config.get("plugins"))  # user head files: registered before resolving
-        self.methods = {name: self._resolve(name, over) for name, over in (config["methods"] or {}).items()}
+        self.methods = {name: self._resolve(name, self.overrides(name)) for name in (config["methods"] or {})}
         if not self.methods:
             raise fail("the config lists no methods", "add at least one under 'methods:' (see `eebench list methods`)")
-        # methods whose stages others start from (DeeBERT's stage 2 on the fine-tuned backbone) run even when the
-        # config does not report them
+        # methods whose stages others start from (DeeBERT's stage 2 on the fine-tuned backbone, COST-EFF's teacher)
+        # run even when the config does not report them
         self.all_methods = dict(self.methods)
         todo = list(self.methods)
         while todo:
@@ -160,9 +163,13 @@ class Plan:
                 for ref in (st.get("init") or "", st.get("teacher") or ""):  # COST-EFF distils from other stages
                     dep = ref.partition(":")[0] if ":" in ref else None
                     if dep and dep not in self.all_methods:
-                        over = (config["methods"] or {}).get(dep)
-                        self.all_methods[dep] = self._resolve(dep, over)
+                        self.all_methods[dep] = self._resolve(dep, self.overrides(dep))
                         todo.append(dep)
+        unused = sorted(set(config.get("method_overrides") or {}) - set(self.all_methods))
+        if unused:
+            raise fail(f"run {self.run!r}: method_overrides names {', '.join(map(repr, unused))}, which the run "
+                       f"neither lists under methods nor trains for another method",
+                       f"remove it, or list it under methods (the run trains: {', '.join(self.all_methods)})")
 
         gpus = ((config.get("resources") or {}).get("train") or {}).get("gpu", 1)
         if isinstance(gpus, str) and gpus.isdigit():  # snakemake --config resources=… passes strings
@@ -191,6 +198,15 @@ class Plan:
         first_arch: dict[str, str] = {}
         self.cost_canonical = {name: first_arch.setdefault(cost_key(m), name) for name, m in self.all_methods.items()}
         check_plan(self)  # what would fail in a job hours later fails here, at `snakemake -n`
+
+    def overrides(self, name: str) -> dict[str, Any]:
+        """A method's overrides of its recipe: its ``methods:`` entry, then ``method_overrides:`` deep-merged into it
+        (a grid cell's per-task values; also the way to configure a method the run trains only because another
+        method starts from or distils from it, such as COST-EFF's fine-tuned teacher, without reporting it)."""
+        from .recipes import deep_merge
+
+        return deep_merge((self.config["methods"] or {}).get(name) or {},
+                          (self.config.get("method_overrides") or {}).get(name) or {})
 
     def _resolve(self, name: str, overrides: dict | None, training: dict | None = None) -> dict[str, Any]:
         """A recipe resolved for this run's backbone (depth, family) and training defaults (a smoke run: one epoch
@@ -222,7 +238,7 @@ class Plan:
         from .ablations import build_variants
 
         base = abl["base"]
-        base_over = (self.config["methods"] or {}).get(base)
+        base_over = self.overrides(base)
         training = {**self.config["training"], **(abl.get("training") or {})}
         variants, self.tables = build_variants(abl, base_over)
         for name, over in variants.items():

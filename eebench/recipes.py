@@ -156,6 +156,9 @@ def resolve_method(name: str, overrides: dict | None, num_layers: int, training:
             # epoch. The 1e-6 absorbs the yaml's 0.3333333333 (E = 6 → 2, not 1).
             merged["epochs"] = max(1, math.floor(int(merged["epochs"]) * float(escale) + 1e-6))
         merged.setdefault("train", "all")
+        if recipe.get("frozen_backbone_mode") is not None and merged["train"] == "heads":
+            # a recipe-wide mode for every heads-only stage, a scheme's included (EEformer on text: eval)
+            merged.setdefault("frozen_backbone_mode", recipe["frozen_backbone_mode"])
         merged.setdefault("init", None)
         merged.setdefault("loss_params", {})
         if merged.get("teacher") is None:

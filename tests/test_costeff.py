@@ -186,7 +186,8 @@ def test_plan_shares_backbone_and_ta_between_presets():
                            "methods": {"backbone": {}, "cost_eff": {},
                                        "cost_eff_8x": {"recipe": "cost_eff", "slender": {"preset": "8x"}}}})
     plan = Plan(cfg)
-    assert plan.teacher_stage("cost_eff_8x", "ta_hidden") == ("backbone", "finetune")
+    # COST-EFF's own fine-tune (batch 32, wd 0.01, warm-up 0.1): not the backbone row at this run's batch 64
+    assert plan.teacher_stage("cost_eff_8x", "ta_hidden") == ("backbone_costeff", "finetune")
     assert plan.stage_owner("cost_eff_8x", "ta_pred") == ("cost_eff", "ta_pred")
     assert plan.teacher_stage("cost_eff_8x", "recover_pred") == ("cost_eff", "ta_pred")
     assert plan.stage_owner("cost_eff_8x", "prune") == ("cost_eff_8x", "prune")

@@ -251,3 +251,106 @@ def test_table1_retention_rule_reads_the_backbone_and_says_so(tmp_path):
     r = raw.set_index("method")
     assert r.loc["eeformer", "layer_speedup_mean"] == 1.40 and r.loc["eeformer", "retention_reference"] == "backbone"
     assert "of the backbone row's ('backbone') full-depth metric" in (tmp_path / "table1.md").read_text()
+
+
+# --- the frozen backbone's mode in stage 2 (text) ---------------------------------------------------------------------
+
+SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2_glue"
+
+
+def test_text_stage2_asks_for_an_eval_mode_backbone_and_vision_stays_lgvits():
+    """On BERT every heads-only stage records frozen_backbone_mode: eval (a scheme's too); on ViT the key is absent,
+    so EEformer's first two stages keep LGViT's job specs and stay LGViT's shared jobs."""
+    bert = {s["name"]: s for s in resolve_method("eeformer", None, 12, TRAINING, family="bert")["stages"]}
+    assert bert["stage2"]["frozen_backbone_mode"] == "eval"
+    assert "frozen_backbone_mode" not in bert["stage1"] and "frozen_backbone_mode" not in bert["stage3"]
+    calib = resolve_method("eeformer", {"scheme": "progressive_calibration"}, 12, TRAINING, family="bert")["stages"]
+    assert [s.get("frozen_backbone_mode") for s in calib] == [None, "eval", "eval"]  # its stage 3 trains heads only
+    vit = resolve_method("eeformer", None, 12, TRAINING, family="vit")
+    assert not any("frozen_backbone_mode" in s for s in vit["stages"])
+    lgvit = resolve_method("lgvit", None, 12, TRAINING, family="vit")
+    assert vit["stages"][1] == lgvit["stages"][1]
+
+
+def _text_model(head=None):
+    from eebench.backbones import build_backbone
+    from eebench.model import MultiExitModel
+
+    torch.manual_seed(0)
+    bb = build_backbone("bert_tiny_test", 2, pretrained=False)  # BERT's own dropout: hidden and attention 0.1
+    return MultiExitModel(bb, [1, 2, 3], [head or {"type": "glh"}] * 3, 2)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_frozen_backbone_block_outputs_repeat_exactly_in_eval_mode(mode):
+    """Two stage-2 forwards of the same batch: in eval mode the frozen backbone's block outputs (the heads' inputs and
+    the distillation references) and the teacher logits are identical; in train mode BERT's dropout 0.1 makes them
+    differ (the case the switch exists for). The heads stay in train mode either way."""
+    from eebench.training.losses import build_loss
+
+    model = _text_model()
+    loss_fn = build_loss("lgvit_distillation", model, {"alpha": 0.01, "beta": 0.01, "gamma": 0.3,
+                                                        "temperature": 2.0})
+    loop.enter_training(model, loss_fn, {"name": "stage2", "train": "heads", "frozen_backbone_mode": mode})
+    assert all(h.training for h in model.heads) and model.backbone.training == (mode == "train")
+    x = {"input_ids": torch.randint(1000, 2000, (4, 12)), "token_type_ids": torch.zeros(4, 12, dtype=torch.long),
+         "attention_mask": torch.ones(4, 12, dtype=torch.long)}
+    torch.manual_seed(1)
+    first = model(x, frozen_backbone=True, with_teacher=True, with_hidden=True)
+    second = model(x, frozen_backbone=True, with_teacher=True, with_hidden=True)
+    same = [torch.equal(a, b) for a, b in zip(first.hidden_states, second.hidden_states)]
+    same.append(torch.equal(first.teacher_logits, second.teacher_logits))
+    assert all(same) if mode == "eval" else not any(same[1:])
+
+
+@pytest.mark.skipif(not SST2.exists(), reason="shared SST-2 data not present")
+def test_loop_puts_the_frozen_backbone_back_in_eval_mode_every_epoch(tmp_path, monkeypatch):
+    """The loop calls model.train() at every epoch (after a dev evaluation left the model in eval mode): a stage with
+    frozen_backbone_mode: eval must still run every training step with the backbone in eval mode and the heads in train
+    mode. 32 samples at batch 16, 2 epochs: 4 steps, with a dev evaluation (select) after each epoch."""
+    from eebench.model import MultiExitModel
+
+    seen = []
+    real_forward = MultiExitModel.forward
+
+    def spy(self, *args, **kwargs):
+        if self.training:
+            seen.append((self.backbone.training, all(h.training for h in self.heads)))
+        return real_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(MultiExitModel, "forward", spy)
+    job = {"run": "t", "seed": 0, "threads": 1,
+           "dataset": {"name": "glue", "task": "sst2", "root": str(SST2), "limit_train": 32, "limit_eval": 16,
+                       "max_seq_length": 16, "cache_dir": str(tmp_path / "cache")},
+           "backbone": {"name": "bert_tiny_test", "pretrained": False},
+           "method": {"name": "eeformer", "exit_layers": [1, 2, 3], "heads": [{"type": "glh"}] * 3, "lte": False},
+           "stage": {"name": "stage2", "loss": "lgvit_distillation", "train": "heads", "init": None, "epochs": 2,
+                     "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "warmup_ratio": 0.0, "grad_clip": 1.0,
+                     "loss_params": {}, "frozen_backbone_mode": "eval", "select": "best_mean_row"}}
+    loop.train_stage(job, tmp_path / "stage2.pt", progress=False)
+    assert seen == [(False, True)] * 4
+    assert load_torch(tmp_path / "stage2.pt")["job"]["stage"]["frozen_backbone_mode"] == "eval"  # recorded
+
+
+def test_eval_mode_on_a_stage_that_trains_its_backbone_fails_in_one_line():
+    cfg = _tiny_config(methods={"eeformer": {"stages": {"stage1": {"frozen_backbone_mode": "eval"}}}})
+    with pytest.raises(EEBenchError) as err:
+        Plan(cfg)
+    assert "stages.stage1.frozen_backbone_mode" in str(err.value) and "train: heads" in str(err.value)
+    assert "\n" not in str(err.value)
+    with pytest.raises(EEBenchError, match="use train or eval"):
+        Plan(_tiny_config(methods={"eeformer": {"stages": {"stage2": {"frozen_backbone_mode": "off"}}}}))
+
+
+@pytest.mark.parametrize("feature, local, global_", [("local", [0, 1, 2], []), ("global", [], [0, 1, 2])])
+def test_glh_distils_one_branch_only_as_the_recipe_says(feature, local, global_):
+    """baselines/eeformer.yaml: with the GLH default (distill_feature local) every GLH is in LGViT's local group, so
+    the heterogeneous pairs are the first and the last GLH (exits after blocks 1 and 3 of the 4-block BERT), the
+    homogeneous students every other GLH against the last one, and no Gram (global-group) term exists; `global` swaps
+    the groups. Exit indices 0, 1, 2 = blocks 1, 2, 3."""
+    from eebench.training.losses import build_loss
+
+    model = _text_model({"type": "glh", "distill_feature": feature})
+    loss = build_loss("lgvit_distillation", model, {})
+    assert (loss.lph, loss.gah) == (local, global_)
+    assert loss.pairs == [0, 2] and loss.teacher == {0: 2, 1: 2}

@@ -57,7 +57,8 @@ def test_per_sample_macs_equal_a_hand_count_at_two_lengths():
     from eebench.measure.macs import cost_summary
     from eebench.recipes import resolve_method
 
-    method = resolve_method("pabee", {}, 4, {}, family="bert")
+    # `mlp` exits (each its own pooler): compared below with PABEE's official shared-pooler exits (its BERT default)
+    method = resolve_method("pabee", {"heads": {"type": "mlp"}}, 4, {}, family="bert")
     model = build_model(TINY, method, 2, attn_implementation="eager")
     costs = cost_summary(model, seq_length=128)
     d, f, c = 32, 64, 2
@@ -79,7 +80,7 @@ def test_per_sample_macs_equal_a_hand_count_at_two_lengths():
     grow = backbone_macs(costs, "full", torch.arange(1, 64))
     assert bool((grow[1:] > grow[:-1]).all())
     # PABEE's shared pooler: each exit is charged its own call of it (D² + D·C), not the backbone's final component
-    shared = build_model(TINY, {**method, "heads": [{"type": "pooled_linear"}] * 3}, 2, attn_implementation="eager")
+    shared = build_model(TINY, resolve_method("pabee", {}, 4, {}, family="bert"), 2, attn_implementation="eager")
     comps = cost_summary(shared)["components"]
     assert [comps[f"head{i}"]["macs"]["paper"] for i in (1, 2, 3)] == [head] * 3
     assert comps["final"]["macs"]["paper"] == head and count_params(shared) == count_params(model) - 3 * (d * d + d)

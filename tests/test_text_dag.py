@@ -54,6 +54,14 @@ def test_text_ci_config_runs_to_table1(tmp_path):
     assert set(ce["method"]) == {"cost_eff", "cost_eff_8x"} and (ce["params_vs_backbone"] > 1).all()
     assert ce["expected_flops_profiler_vs_backbone"].notna().all()
     assert (report / "fig_costeff_pareto.png").stat().st_size > 0
+    # COST-EFF distils from its own fine-tune (batch 32, weight decay 0.01 without biases and LayerNorm weights,
+    # warm-up 10 %, best dev epoch: not the backbone row's job) and reads its retention against it; the tables state the text runs' departures from the official codes
+    assert set(ce["teacher"]) == set(ce["teacher_job"]) == {"backbone_costeff:finetune"}
+    assert (ce["retention"] == ce["score"] / ce["teacher_score"]).all()
+    costeff_md = (report / "costeff.md").read_text()
+    assert "Teacher (the retention denominator): backbone_costeff:finetune: batch 32" in costeff_md
+    assert "Text batches: training batches are length-bucketed" in table
+    assert "PCEE-BERT: no dev-set checkpoint selection" in table
 
 
 def _glue_folder(root: Path, header: str, rows: list[str]) -> str:
@@ -93,6 +101,8 @@ def test_glue_grid_with_regression_renders_the_cross_task_table(tmp_path):
     table = (tmp_path / "reports" / "glue_ci" / "table1_glue.md").read_text()
     assert "| sst2 (accuracy) " in table and "| mrpc (F1/acc.) " in table and "| stsb (Pearson/Spearman) " in table
     assert "| PABEE " in table and "GLUE avg." in table
+    assert "Text batches: training batches are length-bucketed (dataset.bucket: 50" in table
+    assert "PCEE-BERT" not in table  # no PCEE in this grid: no note about its selection
     stsb_t1 = (tmp_path / "reports" / "glue_ci" / "stsb" / "table1.md").read_text()
     assert "Pearson/Spearman (%)" in stsb_t1 and "Accuracy (%)" not in stsb_t1
     curve = pd.read_csv(tmp_path / "results" / "glue_ci" / "stsb" / "curves" / "pabee" / "seed0.csv")

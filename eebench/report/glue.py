@@ -52,8 +52,10 @@ def _score(row: pd.Series) -> tuple[float, float]:
     return float(row[f"{col}_mean"]), float(row[f"{col}_std"])
 
 
-def glue_table(cells: dict[str, pd.DataFrame], titles: dict[str, str], out_dir: str | Path, scale: str) -> pd.DataFrame:
-    """``cells``: task → that run's raw Table 1 (``table1.csv``)."""
+def glue_table(cells: dict[str, pd.DataFrame], titles: dict[str, str], out_dir: str | Path, scale: str,
+               extra_notes: list[str] | None = None) -> pd.DataFrame:
+    """``cells``: task → that run's raw Table 1 (``table1.csv``); ``extra_notes``: the cells' departures from the
+    official codes (``report.departures``)."""
     methods = list(dict.fromkeys(m for df in cells.values() for m in df["method"]))
     display, raw = [], []
     for method in methods:
@@ -88,7 +90,7 @@ def glue_table(cells: dict[str, pd.DataFrame], titles: dict[str, str], out_dir: 
              "Metrics (GLUE): MCC for CoLA, mean of F1 and accuracy for MRPC and QQP, mean of Pearson and Spearman for "
              "STS-B, accuracy elsewhere; MNLI matched (mnli) and mismatched (mnli_mm).",
              f"GLUE avg.: mean over the tasks run, {', '.join(AVERAGE_SKIPS)} left out; '—' where a method did not run "
-             "on every task (STS-B is regression: only the backbone and PABEE)."]
+             "on every task (STS-B is regression: only the backbone and PABEE).", *(extra_notes or [])]
     raw_df = pd.DataFrame(raw)
     write_table(pd.DataFrame(display), raw_df, Path(out_dir) / "table1_glue", "Table 1 (GLUE): methods × tasks", notes)
     return raw_df

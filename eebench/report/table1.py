@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from .departures import text_notes
 from .figures import finish_axes, save_figure
 from .retention import reference, retention_columns
 from .style import RECONSTRUCTED_MARK, method_style
@@ -60,6 +61,7 @@ def table1(curves: dict[str, pd.DataFrame], costs: dict[str, dict], titles: dict
         notes.append(f"Text: 'MACs (G, {conv})' pads every sample to {length} tokens (the papers' fixed-length "
                      "convention); 'real length' charges each sample its own token count at the exit it took; FLOPs = "
                      "2 × MACs of the full convention (attention matmuls included), as COST-EFF and ELUE count them.")
+    notes += text_notes(config, curves)
     raw_df = pd.DataFrame(raw)
     write_table(pd.DataFrame(display), raw_df, out_dir / "table1", "Table 1: methods compared", notes)
     plot_tradeoff(curves, titles, out_dir / "fig1_tradeoff", scale)

@@ -136,6 +136,33 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+FROZEN_BACKBONE_MODES = ("train", "eval")
+
+
+def frozen_backbone_mode(stage: dict[str, Any]) -> str:
+    """How a stage that trains only the heads runs its frozen backbone. ``train`` (the default): the whole model in
+    train mode, the backbone under no_grad, as LGViT's official stage 2 does (spec methods §3.3; its ViT/DeiT
+    backbones have no dropout, so the mode changes nothing there) and DeeBERT's stage 2. ``eval``: the backbone
+    without dropout, so the heads and the teacher logits they distil from read the features the model answers with
+    at inference rather than a noised copy (BERT's dropout 0.1; EEformer's text stage 2)."""
+    mode = stage.get("frozen_backbone_mode", "train")
+    if mode not in FROZEN_BACKBONE_MODES:
+        raise fail(f"stage option frozen_backbone_mode={mode!r} is not valid", "use train or eval")
+    if mode == "eval" and stage.get("train", "all") != "heads":
+        raise fail(f"stage option frozen_backbone_mode=eval on stage {stage.get('name')!r}, which trains its backbone "
+                   f"(train: {stage.get('train', 'all')})", "set it only on a stage with train: heads")
+    return mode
+
+
+def enter_training(model, loss_fn, stage: dict[str, Any]) -> None:
+    """Train mode for an epoch (an evaluation between epochs leaves the model in eval mode), with a frozen backbone
+    back in eval mode every time where the stage asks for it."""
+    model.train()
+    loss_fn.train()
+    if frozen_backbone_mode(stage) == "eval":
+        model.backbone.eval()
+
+
 class TrainStep(nn.Module):
     """Model and loss as one module, so DDP sees every trained parameter (the loss may own some) in one forward."""
 
@@ -269,8 +296,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
                disable=True if progress is False or not dist.is_main() else None, mininterval=1.0,
                initial=start_epoch, total=epochs)
     for epoch in bar:
-        model.train()
-        loss_fn.train()
+        enter_training(model, loss_fn, stage)
         loss_fn.new_epoch(epoch + 1, epochs)
         t0, sums = time.time(), torch.zeros(3 + len(rows), dtype=torch.float64)  # loss, correct, seen, per-exit
         for step, (x, y) in enumerate(batches(data, model.backbone, bs, gen)):

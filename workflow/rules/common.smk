@@ -9,7 +9,7 @@ from eebench.measure.wallclock import latency_items, latency_spec
 from eebench.plan import (Plan, architecture, costs_path, curve_path, expand_grid, latency_path, logits_path,
                           store_path, train_path)
 from eebench.report.claims import has_claims
-from eebench.report.costeff import costeff_methods
+from eebench.report.costeff import costeff_methods, teacher_caches
 from eebench.smoke import smoke_run_name
 
 try:  # a config error is one line at DAG-build time (`snakemake -n`), not a traceback

@@ -10,6 +10,7 @@ for _run, _plan in PLANS.items():
             curves=[curve_path(_run, m, s) for m, s in _plan.reported()],
             costs=sorted({costs_path(_run, c) for c in _plan.cost_canonical.values()}),
             latency=[latency_path(_run)] if _plan.config.get("latency") else [],
+            teachers=teacher_caches(_plan),  # COST-EFF's table reads its teacher's score from the teacher's cache
         output:
             report(
                 [o for o in report_outputs(_run) if o.endswith((".md", ".csv", ".tex"))
