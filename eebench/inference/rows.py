@@ -1,7 +1,8 @@
-"""The model cut at its exits. Row r = the blocks after row r-1's block up to row r's block, then row r's head (the
-backbone's final norm + classifier for the last row); the embedding comes before row 0. Live inference, the CUDA
-graph segments and the tests all use this one definition, so they compute what ``MultiExitModel.forward`` computes,
-in pieces."""
+"""The model cut at its exits. Row r = the blocks after row r-1's block up to row r's block (the segment), then row
+r's head (the final classifier for the last row: the method's own final head where it has one, as COST-EFF does,
+else the backbone's final norm + classifier); the embedding comes before row 0. Live inference, every runtime's eager
+pieces, the CUDA graph segments and the tests all use this one definition, so they compute what
+``MultiExitModel.forward`` computes, in pieces."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,23 +21,54 @@ class RowOutput:
     lte: torch.Tensor | None  # [batch] BERxiT learning-to-exit output; None for the final row or without LTE
 
 
-def run_row(model: MultiExitModel, row: int, hidden: torch.Tensor, ctx: Context) -> RowOutput:
-    """Compute row ``row`` from the output of the previous row's last block (the embedding for row 0)."""
+def row_blocks(model: MultiExitModel, row: int, hidden: torch.Tensor, ctx: Context) -> torch.Tensor:
+    """Row ``row``'s segment: its blocks, from the output of the previous row's last block (the embedding for row 0).
+    Empty where an exit sits at the last block (that exit's row and the final row read the same block)."""
     layers = model.row_layers
     start = layers[row - 1] if row else 0
     for i in range(start + 1, layers[row] + 1):
         hidden = model.backbone.block(i, hidden, ctx)
-    if row == len(layers) - 1:
-        return RowOutput(hidden, model.backbone.classify(hidden, ctx), None)
+    return hidden
+
+
+def exit_outputs(model: MultiExitModel, row: int, hidden: torch.Tensor,
+                 ctx: Context) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Internal row ``row``'s exit head on its segment's output → (logits, learning-to-exit output or None)."""
+    layers = model.row_layers
     out = model.heads[row](hidden, ctx.mask)
     check_logits(out.logits, model.num_classes, layers[row])
-    lte = None
-    if model.lte is not None:
-        if out.pooled is None:
-            raise fail("the learning-to-exit module needs heads that return a pooled vector",
-                       "use 'mlp' or 'linear' heads")
-        lte = torch.sigmoid(model.lte_for(model.backbone.layout(layers[row]).width)(out.pooled)).squeeze(-1)
-    return RowOutput(hidden, out.logits, lte)
+    if model.lte is None:
+        return out.logits, None
+    if out.pooled is None:
+        raise fail("the learning-to-exit module needs heads that return a pooled vector", "use 'mlp' or 'linear' heads")
+    lte = torch.sigmoid(model.lte_for(model.backbone.layout(layers[row]).width)(out.pooled)).squeeze(-1)
+    return out.logits, lte
+
+
+def final_logits(model: MultiExitModel, hidden: torch.Tensor, ctx: Context) -> torch.Tensor:
+    """The last row's answer: the method's own final head (COST-EFF drops the backbone's classifier for one), else
+    the backbone's final norm + classifier — what ``MultiExitModel.forward`` returns as ``final_logits``."""
+    if model.final_head is not None:
+        return model.final_head(hidden, ctx.mask).logits
+    return model.backbone.classify(hidden, ctx)
+
+
+def run_row(model: MultiExitModel, row: int, hidden: torch.Tensor, ctx: Context) -> RowOutput:
+    """Compute row ``row`` from the output of the previous row's last block (the embedding for row 0)."""
+    hidden = row_blocks(model, row, hidden, ctx)
+    if row == len(model.row_layers) - 1:
+        return RowOutput(hidden, final_logits(model, hidden, ctx), None)
+    logits, lte = exit_outputs(model, row, hidden, ctx)
+    return RowOutput(hidden, logits, lte)
+
+
+def plain_logits(model: MultiExitModel, inputs) -> torch.Tensor:
+    """The model's own plain backbone: embedding, every block, the final classifier; no exit head runs (Table 5's
+    baseline: the same weights without exits)."""
+    hidden, ctx = model.backbone.embed(inputs)
+    for i in range(1, model.backbone.num_layers + 1):
+        hidden = model.backbone.block(i, hidden, ctx)
+    return final_logits(model, hidden, ctx)
 
 
 def keep_samples(hidden: torch.Tensor, ctx: Context, keep: torch.Tensor) -> tuple[torch.Tensor, Context]:
