@@ -73,6 +73,7 @@ class EagerRuntime(PreparedRuntime):
     """PyTorch eager mode, the pieces of ``rows`` called one by one (the paper's path). State: (hidden, context)."""
 
     name = "eager"
+    description = "PyTorch eager mode, piece by piece, the exit check in Python (the paper's path)"
 
     def version(self) -> str:
         return f"torch {torch.__version__}"

@@ -29,6 +29,10 @@ def _macs(r: dict[str, Any], conv: str) -> tuple[float, float, bool]:
     return ee["expected_macs"][conv], ee["mac_speedup"][conv], False
 
 
+def _passes(n: int) -> str:
+    return f"{n} timed pass{'' if n == 1 else 'es'}"
+
+
 def _percentiles(q: dict[str, float]) -> str:
     return f"{q['p50']:.3f} / {q['p90']:.3f} / {q['p99']:.3f}"
 
@@ -178,7 +182,7 @@ def protocol_notes(latency: dict[str, Any], first: dict[str, Any], scale: str, c
         f"method and its backbone), {size}.",
         f"Protocol: batch 1; warm-up of every exit depth (the first {proto['warmup_queries_per_depth']} queries with "
         "the exit forced at each row in turn), then one pass of every query through the method and through its "
-        f"backbone; then {proto['timed_passes']} timed passes, the method's and its backbone's interleaved, each "
+        f"backbone; then {_passes(proto['timed_passes'])}, the method's and its backbone's interleaved, each "
         "query timed on its own (perf_counter, the device synchronised around it). Latency: mean ± std over passes "
         "of each pass's mean ms per query (the paper's figure: 50 passes over CIFAR-100's test set on an RTX 3090); "
         f"p50 / p90 / p99 over every timed query ({proto['percentiles']}, as MLPerf Inference reports). Thread "
@@ -212,9 +216,9 @@ def batched_notes(first: dict[str, Any], scale: str) -> list[str]:
         "and positions no remaining row uses are cut), the rest run on. Its backbone runs the same batches at full "
         "depth, by the same runtime.",
         "Protocol: per batch size and thread setting, warm-up (the first batch with the exit forced at each row, "
-        f"then one pass), then {first['protocol']['timed_passes']} timed passes, the method's and its backbone's "
-        "interleaved; samples/s = queries / pass time, mean ± std over passes; throughput speed-up = ratio of the "
-        "mean pass times.",
+        f"then one pass), then {_passes(first['protocol']['timed_passes'])}, the method's and its backbone's "
+        "interleaved; samples/s = queries / mean pass time (± the std of each pass's rate); throughput speed-up = "
+        "its backbone's mean pass time / the method's.",
         "Same as batch 1: queries whose batched exit row and prediction equal the batch-1 live run's.",
         "MAC speed-up: as in Table 5 (the same decisions)."]
 
