@@ -75,6 +75,9 @@ def run_budget(plan) -> dict[str, Any]:
         images = min(test_n, lat["limit"]) if test_n and lat.get("limit") else (lat.get("limit") or test_n)
         if images:
             timed = len(latency_methods(plan)) * 2 * (lat.get("passes", 50) + 1) * images  # method + its backbone
+            threads = lat.get("threads", 1)
+            # every thread setting is timed in turn; a batched pass is charged as a batch-1 pass (an upper bound)
+            timed *= (len(threads) if isinstance(threads, list) else 1) * (1 + len(lat.get("batches") or []))
             hours["latency"] = timed * BATCH1_MS_PER_BLOCK * plan.num_layers / 1e3 / 3600
 
     def chain(name: str, stage: str) -> float:

@@ -21,11 +21,19 @@ def _json_arg(text: str):
         raise fail(f"argument is not valid JSON ({err})", "pass a JSON object") from err
 
 
+def _int_arg(text: str, option: str) -> int:
+    try:
+        return int(text)
+    except ValueError as err:
+        raise fail(f"{option} got {text!r}, not an integer", f"pass {option} as integers separated by commas") from err
+
+
 def cmd_list(args) -> None:
     from . import recipes
     from .backbones import BACKBONES
     from .data import DATASETS
     from .heads import HEADS
+    from .inference.runtime import RUNTIMES
     from .policies import POLICIES
     from .training import LOSSES
 
@@ -34,7 +42,8 @@ def cmd_list(args) -> None:
             r = recipes.load_recipe(name)
             print(f"{name:14s} {r.get('title', name)} — {r.get('citation', '')} [{path}]")
         return
-    reg = {"heads": HEADS, "policies": POLICIES, "backbones": BACKBONES, "datasets": DATASETS, "losses": LOSSES}[args.what]
+    reg = {"heads": HEADS, "policies": POLICIES, "backbones": BACKBONES, "datasets": DATASETS, "losses": LOSSES,
+           "runtimes": RUNTIMES}[args.what]
     for name in reg.names():
         item = reg.get(name)
         doc = getattr(item, "description", None) or (getattr(item, "__doc__", None) or "").strip().splitlines()[0:1]
@@ -262,7 +271,7 @@ def cmd_run_curves(args) -> None:
 def cmd_run_latency(args) -> None:
     from .measure.wallclock import run_latency
 
-    out = run_latency(_json_arg(args.spec), log=lambda line: print(line, flush=True))
+    out = run_latency(_json_arg(args.spec), log=lambda line: print(line, flush=True), cores=args.cores)
     print(f"Table 5 timings of {len(out['methods'])} methods of run {out['run']}")
 
 
@@ -371,9 +380,12 @@ def cmd_latency(args) -> None:
     from .inference.latency import format_table, latency_checkpoint
     from .io import write_json
 
+    threads = [t if t == "all" else _int_arg(t, "--threads") for t in args.threads.split(",")]
+    batches = [_int_arg(b, "--batches") for b in args.batches.split(",")] if args.batches else []
     result = latency_checkpoint(args.checkpoint, _json_arg(args.policy), device=args.device, dtype=args.dtype,
                                 passes=args.passes, limit=args.limit, mode=args.mode, schedule=args.schedule,
-                                decide=args.decide, threads=args.threads)
+                                decide=args.decide, threads=threads, runtime=args.runtime, batches=batches,
+                                cache=args.cache, gate=args.gate)
     print(format_table(result))
     if args.json:
         write_json(args.json, result)
@@ -486,8 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"eebench {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("list", help="list registered heads, policies, methods, backbones, datasets or losses")
-    s.add_argument("what", choices=["heads", "policies", "methods", "backbones", "datasets", "losses"])
+    s = sub.add_parser("list", help="list registered heads, policies, methods, backbones, datasets, losses or runtimes")
+    s.add_argument("what", choices=["heads", "policies", "methods", "backbones", "datasets", "losses", "runtimes"])
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser("costs", help="params and MACs per component of a method on a backbone (fvcore, random init)")
@@ -569,6 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("run-latency", help="(DAG step) Table 5: every method of a run timed live at its operating point")
     s.add_argument("--spec", required=True, help="job spec JSON (see eebench.measure.wallclock.latency_spec)")
+    s.add_argument("--cores", type=int, help='the cores the job was given: what threads "all" means (default: every '
+                                             "core this process may run on)")
     s.set_defaults(func=cmd_run_latency)
 
     s = sub.add_parser("report", help="(DAG step) Table 1 (md/csv/tex) and Figure 1 of a run from its curves")
@@ -644,7 +658,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--decide", choices=["device", "host"], default="device",
                    help="graph mode: device = the policy runs inside each segment's graph; host = on the CPU "
                         "(for a policy that cannot be captured)")
-    s.add_argument("--threads", type=int, default=1, help="CPU threads (torch.set_num_threads)")
+    s.add_argument("--threads", default="1",
+                   help='CPU thread settings, timed in turn: a count, "all" (every core this process may use) or a '
+                        'comma list, e.g. 1,all')
+    s.add_argument("--runtime", default="eager", help="what executes the model (eebench list runtimes)")
+    s.add_argument("--batches", help="also batched-exit throughput at these batch sizes, e.g. 32,64")
+    s.add_argument("--cache", help="the checkpoint's exit-logit cache (.npz): count the live decisions that match "
+                                   "its offline replay")
+    s.add_argument("--gate", type=float, default=0.99, help="quality gate: fraction of the backbone's metric to keep")
     s.add_argument("--json", help="also write the result with provenance to this JSON file")
     s.set_defaults(func=cmd_latency)
 

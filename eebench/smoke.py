@@ -10,7 +10,7 @@ The same DAG, recipes, schedules, heads, losses, policies and report code run; o
   (hub-style parquet, ``save_to_disk``, ImageFolder, zips: ``data/fixtures.py``) through the same loader; a hub GLUE
   task becomes hub-style parquet with its own columns and labels; the bundled digits keep their loader with a few
   dozen test samples, and a local GLUE/SST folder its files, sliced;
-- every training stage runs one epoch, latency one timed pass over a few images, on the CPU in fp32.
+- every training stage runs one epoch, latency one timed pass over a few queries, on the CPU in fp32.
 
 Every method, stage, ablation variant, grid cell and report target stays in. Outputs never collide with a real run's:
 the run is renamed ``<run>-smoke`` (``results/paper-smoke/<cell>/``, ``reports/paper-smoke/<cell>/``).
@@ -77,8 +77,9 @@ def miniature(config: dict[str, Any]) -> dict[str, Any]:
               batch_size=min(tr.get("batch_size", 64), 16), eval_batch_size=32)
     cfg.pop("resources", None)  # no GPU requests
     if cfg.get("latency"):
+        # its thread settings and batch sizes stay: every timing path renders (on 6 queries, one partial batch)
         cfg["latency"] = {**cfg["latency"], "passes": 1, "limit": 6, "device": "cpu", "dtype": "fp32",
-                          "mode": "eager", "threads": 1}
+                          "mode": "eager"}
     if cfg.get("ablations"):
         cfg["ablations"] = {**cfg["ablations"], "training": {**(cfg["ablations"].get("training") or {}), "epochs": 1}}
     return cfg

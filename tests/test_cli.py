@@ -13,7 +13,7 @@ from eebench.plan import Plan, load_config
 @pytest.mark.parametrize("what, expected", [("heads", ["gah", "lph", "mlp"]), ("policies", ["lgvit_confidence"]),
                                             ("methods", ["backbone", "lgvit", "mlp_normal"]),
                                             ("backbones", ["deit_b", "vit_b16", "vit_lgvit_v0"]),
-                                            ("datasets", ["digits"])])
+                                            ("datasets", ["digits"]), ("runtimes", ["eager"])])
 def test_list(what, expected, capsys):
     assert main(["list", what]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]

@@ -1,5 +1,5 @@
 """config/text_ci.yaml through the real Snakemake DAG: a tiny random BERT on an SST-2 slice, every NLP method, to
-Table 1 with its text cost columns (real-length MACs and FLOPs beside the padded convention)."""
+Table 1 with its text cost columns (real-length MACs and FLOPs beside the padded convention) and Table 5."""
 import shutil
 import subprocess
 import sys
@@ -37,6 +37,17 @@ def test_text_ci_config_runs_to_table1(tmp_path):
     curve = pd.read_csv(tmp_path / "results" / "text_ci" / "curves" / "pabee" / "seed0.csv")
     assert set(curve["metric"]) == {"accuracy"} and (curve["score"] == curve["accuracy"]).all()
     assert (report / "fig1_tradeoff.png").stat().st_size > 0
+    # Table 5 on text: every method live at batch 1 on dev sentences at their own lengths, one thread and every core,
+    # with the protocol's columns; the live decisions equal the offline replay of each method's cache
+    t5 = (report / "table5.md").read_text()
+    assert "| COST-EFF (8x) " in t5 and "p50 / p90 / p99 (ms)" in t5 and "real length" in t5
+    raw5 = pd.read_csv(report / "table5.csv")
+    assert len(raw5) == 10 * len(set(raw5["threads"])) and set(raw5["runtime"]) == {"eager"}
+    assert (raw5["decisions_matched"] == raw5["decisions_total"]).all() and (raw5["decisions_total"] == 64).all()
+    assert raw5["gate_pass"].notna().all()
+    batched = pd.read_csv(report / "table5_batched.csv")
+    assert set(batched["batch"]) == {32, 64} and (batched["same_as_batch1"] == batched["queries_compared"]).all()
+    assert (report / "table5_breakdown.md").exists()
     # COST-EFF: the TA is one job for both presets; each preset's pruned checkpoint records its shape and events;
     # its costs are counted on that checkpoint; its table and the Pareto figure are rendered
     import json

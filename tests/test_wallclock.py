@@ -28,8 +28,9 @@ def test_defaults_every_method_first_seed_and_shared_checkpoints():
     plan = Plan(config())
     assert latency_methods(plan) == ["backbone", "pabee", "pcee", "lgvit"]
     assert latency_seed(plan) == 3
-    assert plan.config["latency"] == {"passes": 50, "limit": None, "device": "cpu", "dtype": "fp32", "mode": "eager",
-                                      "schedule": "overlap", "decide": "device", "threads": 1}
+    assert plan.config["latency"] == {"passes": 50, "limit": None, "device": "cpu", "dtype": "fp32", "runtime": "eager",
+                                      "mode": "eager", "schedule": "overlap", "decide": "device", "threads": 1,
+                                      "batches": [], "gate": 0.99}
     # PCEE is an exit rule on PABEE's model: the same checkpoint is timed
     assert latency_checkpoint_path(plan, "pcee") == latency_checkpoint_path(plan, "pabee") == \
         "results/t/train/pabee/seed3/train.pt"
@@ -109,3 +110,39 @@ def test_budget_counts_the_latency_job():
     # 4 methods × (method + its backbone) × 5 passes × 100 images × 0.5 ms/block × 6 blocks
     assert b["gpu_hours"]["latency"] == pytest.approx(4 * 2 * 5 * 100 * 0.5 * 6 / 1e3 / 3600)
     assert "latency" not in run_budget(Plan(config(timed=False)))["jobs"]
+
+
+def test_runtime_threads_and_batches_settings():
+    plan = Plan(config(threads=[1, "all"], batches=[32, 64], runtime="eager"))
+    spec = latency_spec(plan)
+    assert spec["settings"]["threads"] == [1, "all"] and spec["settings"]["batches"] == [32, 64]
+    with pytest.raises(EEBenchError, match="unknown runtime 'onnx'"):
+        latency_spec(Plan(config(runtime="onnx")))
+    for bad in ({"threads": 0}, {"threads": "some"}, {"threads": []}, {"batches": [1]}, {"gate": 1.5}):
+        with pytest.raises(EEBenchError, match="config error at latency"):
+            config(**bad)
+    text = validate_config({"run": "t", "seeds": [0], "dataset": {"name": "glue", "task": "sst2"},
+                            "backbone": {"name": "bert_tiny_test", "pretrained": False},
+                            "methods": {"backbone": {}, "pabee": {"heads": {"type": "pooled_linear"}}},
+                            "latency": {"mode": "graph"}})
+    with pytest.raises(EEBenchError, match="text queries are timed at their own lengths"):
+        latency_spec(Plan(text))
+
+
+def test_budget_counts_every_thread_setting_and_batch_size():
+    one = run_budget(Plan(config(passes=4, limit=100)))["gpu_hours"]["latency"]
+    # two thread settings, each timed at batch 1 and at two batch sizes (charged as batch 1): 2 × 3 times as much
+    more = run_budget(Plan(config(passes=4, limit=100, threads=[1, "all"], batches=[32, 64])))["gpu_hours"]["latency"]
+    assert more == pytest.approx(6 * one)
+
+
+@pytest.mark.parametrize("name", ["sst2", "text_ci"])
+def test_text_configs_time_one_thread_and_all_with_batches(name):
+    from pathlib import Path
+
+    from eebench.plan import read_config
+
+    cfg = validate_config(read_config(Path(__file__).resolve().parents[1] / "config" / f"{name}.yaml"))
+    lat = cfg["latency"]
+    assert lat["threads"] == [1, "all"] and lat["batches"] == [32, 64] and lat["mode"] == "eager"
+    assert latency_methods(Plan(cfg)) == list(cfg["methods"])

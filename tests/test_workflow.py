@@ -107,7 +107,9 @@ def test_table5_times_each_method_at_its_table1_operating_point(finished_run):
     assert list(t5.index) == ["backbone", "lgvit"]
     assert t5.loc["lgvit", "setting"] == t1.loc["lgvit", "setting"]  # the very point Table 1 reports
     assert t5.loc["backbone", "setting"] == t1.loc["backbone", "setting"] == "full depth"
-    assert (t5["images"] == 12).all() and (t5["timed_passes"] == 1).all() and (t5["latency_ms"] > 0).all()
+    assert (t5["queries"] == 12).all() and (t5["timed_passes"] == 1).all() and (t5["latency_ms"] > 0).all()
+    assert (t5["decisions_matched"] == 12).all() and (t5["decisions_total"] == 12).all()  # live = offline replay
+    assert set(t5["runtime"]) == {"eager"} and t5["latency_p99_ms"].notna().all()
     assert t5.loc["backbone", "layer_speedup_mean"] == 1.0
     # live accuracy on the timed images = the offline policy on the cached logits of the same images
     cache = load_cache(finished_run / "results" / "tiny" / "logits" / "lgvit" / "seed0" / "stage2.npz")

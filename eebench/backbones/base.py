@@ -82,6 +82,11 @@ class Backbone(nn.Module):
 
         raise fail(f"the {self.family} backbone cannot drop its final classifier", "use a BERT-family backbone")
 
+    def drop_padding(self, hidden: torch.Tensor, ctx: Context) -> tuple[torch.Tensor, Context]:
+        """The token positions some sample of the batch still uses (text: after the samples that exited left a
+        batch padded to its longest, the rest need no longer be padded to it); no padding (images): unchanged."""
+        return hidden, ctx
+
     def component_modules(self) -> dict[str, list[str]]:
         """Component name (``embed``, ``block1``…, ``final``) → submodule names, for per-component cost counting."""
         raise NotImplementedError

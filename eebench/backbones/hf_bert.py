@@ -104,6 +104,18 @@ class HFBertBackbone(Backbone):
         attention both add to the scores, so a padded sample's real tokens see exactly what they see alone."""
         return (1.0 - mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
 
+    def drop_padding(self, hidden, ctx):
+        """Positions no sample uses are cut (a prefix stays with right padding), and the attention mask is rebuilt
+        from the cut padding mask: a real token attends to what it attended to before (padding adds nothing to a
+        softmax at dtype-min), and every head pools over the same real tokens."""
+        if ctx.mask is None:
+            return hidden, ctx
+        used = ctx.mask.bool().any(dim=0)
+        if bool(used.all()):
+            return hidden, ctx
+        mask = ctx.mask[:, used]
+        return hidden[:, used], Context(mask=mask, block_kwargs={"attention_mask": self.block_mask(mask, hidden)})
+
     def block(self, index, hidden, ctx):
         return block_output(self.blocks[index - 1](hidden, attention_mask=ctx.block_kwargs.get("attention_mask")))
 

@@ -130,6 +130,10 @@ class TextSource:
         for idx in torch.randint(len(samples), (max(int(size), 1),), generator=generator).split(batch_size):
             yield collate([samples[i] for i in idx.tolist()], pad), self.train.labels[idx]
 
+    def eval_samples(self, backbone) -> list[dict[str, torch.Tensor]]:
+        """Every evaluation sample in the split's own order, tokenised and unpadded."""
+        return self._encoded(backbone, self.test)
+
     def eval_order(self, backbone) -> torch.Tensor:
         samples = self._encoded(backbone, self.test)
         return torch.sort(torch.tensor([len(s["input_ids"]) for s in samples]), stable=True).indices

@@ -1,10 +1,20 @@
 """Live early-exit inference driven by the offline policy code (see ``causal`` for why it is exact).
 
-``early_exit``: batch 1 as in the paper (spec methods §4.1) — blocks run in order and computation stops at the first
-exit where the decision settles. ``batched_exit``: any batch; settled samples leave the batch and the rest continue,
-and answers come back in input order. Both return the same ``Decision`` the offline replay returns.
+``early_exit``: batch 1 as in the paper (spec methods §4.1) — segments run in order and computation stops at the
+first exit where the decision settles. ``batched_exit``: any batch; settled samples leave the batch and the rest
+continue (text: their padding mask and attention mask keep only the remaining rows, and positions no remaining row
+uses are cut), answers coming back in input order. Both return the same ``Decision`` the offline replay returns, and
+take a model (run eagerly) or a prepared ``runtime.Runtime``.
+
+The exit check after row k stores the row's logits into a ``RowBuffer`` and runs ``policy.decide`` on the rows so
+far: patience policies (PABEE, PCEE, LGViT's) read their history of predictions from the buffer, as they do from the
+cache offline. A ``Probe`` adds up the wall time of each piece (segments, heads, the final classifier, checks).
 """
 from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any, Callable
 
 import torch
 
@@ -12,15 +22,39 @@ from ..errors import fail
 from ..model import MultiExitModel
 from ..policies import Decision, Policy
 from .causal import RowBuffer
-from .rows import keep_samples, run_row
+from .runtime import Runtime, as_runtime
+
+COMPONENTS = ("segments", "heads", "final", "checks")
 
 
-def _check(model: MultiExitModel, x: torch.Tensor) -> None:
-    if model.training:
-        raise fail("live inference got a model in training mode (dropout, batch-norm statistics)",
-                   "call model.eval() first")
-    if not torch.is_tensor(x) or x.dim() < 2:
-        raise fail(f"live inference got input of type {type(x).__name__}", "pass a batched input tensor [batch, ...]")
+class Probe:
+    """Wall time per component of the calls it wraps (``time.perf_counter``; ``sync`` — the device's
+    synchronisation — runs before each reading, so asynchronous work is charged to the call that queued it)."""
+
+    def __init__(self, sync: Callable[[], None] = lambda: None):
+        self.sync, self.seconds = sync, defaultdict(float)
+
+    def __call__(self, component: str, fn: Callable, *args: Any) -> Any:
+        self.sync()
+        start = time.perf_counter()
+        out = fn(*args)
+        self.sync()
+        self.seconds[component] += time.perf_counter() - start
+        return out
+
+
+def _direct(component: str, fn: Callable, *args: Any) -> Any:
+    return fn(*args)
+
+
+def batch_size(x: Any) -> int:
+    """Samples in an input batch: an image tensor ``[batch, ...]`` or a text batch's dict of ``[batch, tokens]``."""
+    if isinstance(x, dict) and torch.is_tensor(x.get("input_ids")) and x["input_ids"].dim() == 2:
+        return x["input_ids"].shape[0]
+    if torch.is_tensor(x) and x.dim() >= 2:
+        return x.shape[0]
+    raise fail(f"live inference got input of type {type(x).__name__}",
+               "pass a batched input: a tensor [batch, ...] or a text batch {input_ids: [batch, tokens], ...}")
 
 
 def _unsettled(row: int, rows: int) -> "Exception":
@@ -28,50 +62,61 @@ def _unsettled(row: int, rows: int) -> "Exception":
                 "a policy's compute_index must be a row of its input")
 
 
+def _row(rt: Runtime, row: int, state: Any, call) -> tuple[Any, torch.Tensor, torch.Tensor | None]:
+    """Segment ``row`` then its head (the final classifier for the last row) → (state, logits, lte)."""
+    state = call("segments", rt.run_segment, row, state)
+    if row == rt.rows - 1:
+        return state, torch.as_tensor(call("final", rt.run_final, state)), None
+    logits, lte = call("heads", rt.run_head, row, state)
+    return state, torch.as_tensor(logits), None if lte is None else torch.as_tensor(lte)
+
+
 @torch.no_grad()
-def early_exit(model: MultiExitModel, policy: Policy, x: torch.Tensor) -> Decision:
-    """Batch-1 inference with early return: embed, then row by row (blocks + head), stopping as soon as the policy's
-    decision settles. Reading ``settled`` is one host sync per exit, as in the official code's Python ``if``."""
-    _check(model, x)
-    if x.shape[0] != 1:
-        raise fail(f"early_exit got a batch of {x.shape[0]}", "pass one sample ([1, ...]) or use batched_exit")
-    rows = len(model.row_layers)
-    hidden, ctx = model.backbone.embed(x)
-    buffer = None
-    for row in range(rows):
-        out = run_row(model, row, hidden, ctx)
-        hidden = out.hidden
+def early_exit(model: MultiExitModel | Runtime, policy: Policy, x: Any, probe: Probe | None = None) -> Decision:
+    """Batch-1 inference with early return: row by row (segment + head), stopping as soon as the policy's decision
+    settles. Reading ``settled`` is one host sync per exit, as in the official code's Python ``if``."""
+    rt = as_runtime(model)
+    if batch_size(x) != 1:
+        raise fail(f"early_exit got a batch of {batch_size(x)}", "pass one sample ([1, ...]) or use batched_exit")
+    call = probe or _direct
+    state, buffer = x, None
+    for row in range(rt.rows):
+        state, logits, lte = _row(rt, row, state, call)
         if buffer is None:
-            buffer = RowBuffer(rows, 1, out.logits.shape[-1], out.logits.device, lte=model.lte is not None)
-        buffer.put(row, out.logits, out.lte)
-        decision, settled = buffer.decide(policy, row)
+            buffer = RowBuffer(rt.rows, 1, logits.shape[-1], logits.device, lte=rt.lte)
+        decision, settled = call("checks", _check_row, buffer, policy, row, logits, lte, None)
         if bool(settled[0]):
             return decision
-    raise _unsettled(rows - 1, rows)
+    raise _unsettled(rt.rows - 1, rt.rows)
+
+
+def _check_row(buffer: RowBuffer, policy: Policy, row: int, logits: torch.Tensor, lte: torch.Tensor | None,
+               index: torch.Tensor | None) -> tuple[Decision, torch.Tensor]:
+    buffer.put(row, logits, lte, index=index)
+    return buffer.decide(policy, row, index=index)
 
 
 @torch.no_grad()
-def batched_exit(model: MultiExitModel, policy: Policy, x: torch.Tensor) -> Decision:
+def batched_exit(model: MultiExitModel | Runtime, policy: Policy, x: Any, probe: Probe | None = None) -> Decision:
     """Batched inference with per-sample exits: after each row the settled samples leave the batch, the rest
     continue. The decision fields come back in input order."""
-    _check(model, x)
-    rows, batch = len(model.row_layers), x.shape[0]
-    hidden, ctx = model.backbone.embed(x)
-    active = torch.arange(batch, device=hidden.device)
-    buffer = None
+    rt = as_runtime(model)
+    batch = batch_size(x)
+    call = probe or _direct
+    state, buffer, active = x, None, None
     done: list[tuple[torch.Tensor, Decision, torch.Tensor]] = []  # (sample indices, decision, settled mask)
-    for row in range(rows):
-        out = run_row(model, row, hidden, ctx)
+    for row in range(rt.rows):
+        state, logits, lte = _row(rt, row, state, call)
         if buffer is None:
-            buffer = RowBuffer(rows, batch, out.logits.shape[-1], out.logits.device, lte=model.lte is not None)
-        buffer.put(row, out.logits, out.lte, index=active)
-        decision, settled = buffer.decide(policy, row, index=active)
+            buffer = RowBuffer(rt.rows, batch, logits.shape[-1], logits.device, lte=rt.lte)
+            active = torch.arange(batch, device=logits.device)
+        decision, settled = call("checks", _check_row, buffer, policy, row, logits, lte, active)
         done.append((active[settled], decision, settled))
         if bool(settled.all()):
             return _in_input_order(done)
         active = active[~settled]
-        hidden, ctx = keep_samples(out.hidden, ctx, ~settled)
-    raise _unsettled(rows - 1, rows)
+        state = rt.select(state, ~settled)
+    raise _unsettled(rt.rows - 1, rt.rows)
 
 
 def _in_input_order(done: list[tuple[torch.Tensor, Decision, torch.Tensor]]) -> Decision:

@@ -1,6 +1,7 @@
-"""A run's Table 5 job: each method at the operating point its Table 1 row reports, timed live at batch 1 against
-its own plain backbone (same weights, no heads) in the same process (spec methods §4.5), into one JSON that the
-report renders. One job per run, methods one after another, so no two timings share the machine.
+"""A run's Table 5 job: each method at the operating point its Table 1 row reports, timed live at batch 1 (and, with
+``latency.batches``, in batches that samples leave as they exit) against its own plain backbone (same weights, no
+heads) in the same process, under the protocol of ``eebench.inference.latency``, into one JSON that the report
+renders. One job per run, methods one after another, so no two timings share the machine.
 
 The job reads a spec (:func:`latency_spec`) holding only what the timings depend on — each method's policy, files and
 the timing settings — so that editing another method or an ablation does not rerun it."""
@@ -45,10 +46,24 @@ def latency_caches(plan: Plan, method: str) -> list[str]:
     return [plan.final_logits(method, s) for s in plan.seeds]
 
 
+def check_latency_settings(plan: Plan) -> None:
+    """What the schema cannot say: the runtime is registered, and graph mode (one captured input shape) is not asked
+    of text, whose queries keep their own lengths."""
+    from ..backbones import BACKBONES
+    from ..inference.runtime import RUNTIMES
+
+    cfg = plan.config["latency"]
+    RUNTIMES.get(cfg["runtime"])
+    if cfg["mode"] == "graph" and BACKBONES.get(plan.config["backbone"]["name"]).family == "bert":
+        raise fail("latency.mode graph captures one input shape, but text queries are timed at their own lengths",
+                   "use latency.mode: eager for a text run")
+
+
 def latency_spec(plan: Plan) -> dict[str, Any]:
     """Everything the Table 5 job of ``plan`` reads (the DAG passes it as the job's params). A ``retention`` operating
     point read against the backbone row (``report.retention_reference``) adds that row's caches as
     ``retention_base``: the job picks the points Table 1 picks."""
+    check_latency_settings(plan)
     methods = latency_methods(plan)
     spec = {"run": plan.run, "seed": latency_seed(plan), "seeds": plan.seeds, "settings": plan.config["latency"],
             "operating_point": plan.config["report"]["operating_point"],
@@ -116,18 +131,36 @@ def operating_policy(item: dict[str, Any], seeds: list[int], operating_point: di
 
 
 def add_macs(result: dict[str, Any], costs: dict[str, Any]) -> None:
-    """Expected MACs and MAC speed-up of the timed images' decisions, in every convention, into ``result``."""
+    """Expected MACs and MAC speed-up of the timed queries' decisions, in every convention, into ``result``; text
+    also at each query's real length (what a batch-1 query computes), as ``*_real``."""
+    from ..curves import backbone_macs, per_sample_macs
+
     counts = torch.tensor(result["early_exit"]["compute_rows"])
     rows = torch.repeat_interleave(torch.arange(len(counts)), counts)
     ee = result["early_exit"]
     ee["expected_macs"] = {c: expected_macs(rows, cumulative_macs(costs, c)) for c in CONVENTIONS}
     ee["mac_speedup"] = {c: costs["macs"][c]["backbone"] / ee["expected_macs"][c] for c in CONVENTIONS}
     result["backbone"]["expected_macs"] = {c: costs["macs"][c]["backbone"] for c in CONVENTIONS}
+    if result.get("tokens"):
+        lengths = torch.tensor(result["tokens"])
+        per_query = torch.tensor(ee["per_query_compute_row"])
+        ee["expected_macs_real"], ee["mac_speedup_real"], result["backbone"]["expected_macs_real"] = {}, {}, {}
+        for c in CONVENTIONS:
+            spent = float(per_sample_macs(costs, c, lengths)[per_query, torch.arange(len(lengths))].mean())
+            plain = float(backbone_macs(costs, c, lengths).mean())
+            ee["expected_macs_real"][c], ee["mac_speedup_real"][c] = spent, plain / spent
+            result["backbone"]["expected_macs_real"][c] = plain
 
 
-def run_latency(spec: dict[str, Any], log=print) -> dict[str, Any]:
-    """Time every method of a :func:`latency_spec` and write ``latency_path(run)``; returns what it wrote."""
-    from ..inference.latency import latency_checkpoint
+def timed_cache(item: dict[str, Any], seeds: list[int], seed: int) -> str:
+    """The exit-logit cache of the timed seed's model (the decisions match replays it)."""
+    return item["caches"][seeds.index(seed)]
+
+
+def run_latency(spec: dict[str, Any], log=print, cores: int | None = None) -> dict[str, Any]:
+    """Time every method of a :func:`latency_spec` and write ``latency_path(run)``; returns what it wrote.
+    ``cores``: the job's cores, what thread setting ``all`` means (capped by the cores the process may run on)."""
+    from ..inference.latency import latency_checkpoint, resolve_threads
     from ..provenance import provenance
 
     cfg, conv = spec["settings"], spec["macs_convention"]
@@ -139,14 +172,24 @@ def run_latency(spec: dict[str, Any], log=print) -> dict[str, Any]:
         log(f"[{i}/{len(spec['order'])}] {method}: {policy['name']} {policy['params']}")
         result = latency_checkpoint(item["checkpoint"], policy, device=cfg["device"], dtype=cfg["dtype"],
                                     passes=cfg["passes"], limit=cfg["limit"], mode=cfg["mode"],
-                                    schedule=cfg["schedule"], decide=cfg["decide"], threads=cfg["threads"])
+                                    schedule=cfg["schedule"], decide=cfg["decide"],
+                                    threads=resolve_threads(cfg["threads"], cores),
+                                    runtime=cfg["runtime"], batches=cfg["batches"], gate=cfg["gate"],
+                                    cache=timed_cache(item, spec["seeds"], spec["seed"]))
         add_macs(result, read_json(item["costs"]))
         result["swept"] = sorted(item["policy"].get("sweep") or {})  # what Table 1's operating point names
         result.pop("provenance", None)  # one for the whole job, below
         out["methods"][method] = result
-        ee, bb = result["early_exit"]["ms_per_image"], result["backbone"]["ms_per_image"]
-        log(f"    {ee['mean']:.3f} ± {ee['std']:.3f} ms/img vs its backbone {bb['mean']:.3f} ± {bb['std']:.3f} "
-            f"→ {result['wallclock_speedup']:.2f}× (MACs {result['early_exit']['mac_speedup'][conv]:.2f}×)")
+        macs = result["early_exit"].get("mac_speedup_real", result["early_exit"]["mac_speedup"])[conv]
+        for timing in result["timings"]:
+            ee, bb = timing["early_exit"]["ms_per_query"], timing["backbone"]["ms_per_query"]
+            log(f"    {timing['threads']} thread(s): {ee['mean']:.3f} ± {ee['std']:.3f} ms/query vs its backbone "
+                f"{bb['mean']:.3f} ± {bb['std']:.3f} → {timing['wallclock_speedup']:.2f}× (MACs {macs:.2f}×)")
+        match = result["decisions_match"]
+        log(f"    decisions match the offline replay: {match['matched']} / {match['total']}")
+        for r in result["batched"]:
+            log(f"    batch {r['batch']}, {r['threads']} thread(s): {r['early_exit_samples_per_s']['mean']:.1f} vs "
+                f"{r['backbone_samples_per_s']['mean']:.1f} samples/s → {r['throughput_speedup']:.2f}×")
     first = next(iter(out["methods"].values()), {})
     out["provenance"] = provenance(device=first.get("device", "cpu"), dtype=cfg["dtype"], seed=spec["seed"])
     write_json(latency_path(spec["run"]), out)

@@ -107,10 +107,15 @@ def calibrated(entropies: torch.Tensor, fractions: list[float]):
 
 
 def timed(run, inputs, passes, device) -> tuple[dict, list]:
-    from eebench.inference.latency import mean_std, time_passes
+    """Table 5's timing of the images one at a time: a warm-up pass (its outputs are returned), then ``passes``
+    timed passes → ms per image (mean ± std over passes) and p50/p90/p99 over every timed image."""
+    from eebench.inference.latency import time_queries
+    from eebench.measure.latency_stats import latency_summary
 
-    times, outs = time_passes(run, inputs, passes, device)
-    return mean_std(times), outs
+    queries = [inputs[i:i + 1] for i in range(len(inputs))]
+    _, outs = time_queries(run, queries, device)
+    summary = latency_summary([time_queries(run, queries, device)[0] for _ in range(passes)])
+    return {**summary["ms_per_query"], **{k: summary["query_ms"][k] for k in ("p50", "p90", "p99")}}, outs
 
 
 def throughput(run, x: torch.Tensor, iters: int) -> float:
