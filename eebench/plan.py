@@ -171,6 +171,11 @@ class Plan:
                        f"neither lists under methods nor trains for another method",
                        f"remove it, or list it under methods (the run trains: {', '.join(self.all_methods)})")
 
+        apart = sorted(set(config["training"].get("own_shares") or []) - set(self.methods))
+        if apart:
+            raise fail(f"run {self.run!r}: training.own_shares names {', '.join(map(repr, apart))}, which the run "
+                       f"does not list under methods", f"name methods of the run ({', '.join(self.methods)})")
+
         gpus = ((config.get("resources") or {}).get("train") or {}).get("gpu", 1)
         if isinstance(gpus, str) and gpus.isdigit():  # snakemake --config resources=… passes strings
             gpus = int(gpus)
@@ -247,53 +252,10 @@ class Plan:
         self.ablation_seeds = list(abl.get("seeds") or self.seeds)
 
     def train_groups(self) -> dict[str, list[tuple[str, int, str]]]:
-        """(method, seed, stage) jobs trained together, in a few processes, when the config asks: ``ablations.jobs: N``
-        shares of the ablation variants (``ablations-1`` …) and ``training.jobs: N`` shares of the main methods
-        (``methods-1`` …). Each share trains its jobs one after another; a chain of stages (a stage that starts from,
-        or distils from, another's checkpoint) stays in one share, in stage order; shares are balanced by epochs.
-        Why: an embedded-size stage trains in seconds, so one process per stage would spend a large part of the run
-        importing torch and transformers. The cost: editing one method reruns its share. Without these keys
-        (paper-scale runs, where a stage takes hours) every stage is its own job; a run on several devices per job
-        (DDP) never groups its main methods."""
-        abl = self.config.get("ablations") or {}
-        main = {self.canonical[m] for m, spec in self.all_methods.items() if "variant_of" not in spec}  # + deps
-        variants = sorted({self.canonical[v] for v, spec in self.all_methods.items() if "variant_of" in spec} - main)
-        groups = {}
-        if self.tables and abl.get("jobs"):
-            groups.update(self._shares("ablations", variants, int(abl["jobs"]), self.ablation_seeds))
-        jobs = self.config["training"].get("jobs")
-        if jobs and self.train_devices == 1:
-            groups.update(self._shares("methods", sorted(main), int(jobs), self.seeds))
-        return groups
+        """(method, seed, stage) jobs trained together, a few to a process, when the config asks (eebench.shares)."""
+        from .shares import train_groups
 
-    def _shares(self, prefix: str, names: list[str], count: int, seeds: list[int]) -> dict[str, list]:
-        """``names`` (canonical methods) × ``seeds`` split into ``count`` shares named ``<prefix>-<k>``."""
-        # a method whose stage starts from another one's stage goes in that method's share (per seed)
-        root = {}
-        for name in names:
-            dep, seen = name, set()
-            while dep not in seen:
-                seen.add(dep)
-                inits = [pair for st in self.method(dep)["stages"]  # init and teacher stages alike
-                         for pair in (self.init_stage(dep, st["name"]), self.teacher_stage(dep, st["name"]))]
-                outside = [self.canonical[i[0]] for i in inits if i and self.canonical[i[0]] != dep]
-                nxt = next((o for o in outside if o in names), None)
-                if nxt is None:
-                    break
-                dep = nxt
-            root.setdefault(dep, []).append((len(seen), name))  # depth in its chain: shallower trains first
-
-        def own(n):  # a stage another method's job trains (Plan.stage_owner: two-stage ⊂ progressive) is not retrained
-            return [st for st in self.method(n)["stages"] if self.stage_owner(n, st["name"]) == (n, st["name"])]
-
-        cost = {r: sum(st["epochs"] for _, n in members for st in own(n)) for r, members in root.items()}
-        shares: list[list[tuple[str, int, str]]] = [[] for _ in range(count)]
-        load = [0] * count
-        for r, seed in sorted(((r, s) for r in root for s in seeds), key=lambda rs: (-cost[rs[0]], rs)):
-            i = load.index(min(load))
-            shares[i] += [(n, seed, st["name"]) for _, n in sorted(root[r]) for st in own(n)]
-            load[i] += cost[r]
-        return {f"{prefix}-{i + 1}": share for i, share in enumerate(shares) if share}
+        return train_groups(self)
 
     def reported(self) -> list[tuple[str, int]]:
         """Every (method or variant, seed) whose operating curve a report reads."""

@@ -46,6 +46,11 @@ def comparison_config(raw: dict, head: str, scheme: str | None, policy: str | No
     for cell in cfg.get("grid") or []:
         if "methods" in cell:
             cell["methods"] = {**cell["methods"], head: method}
+    # the head trains in shares of its own (eebench.shares), so the config's training.jobs shares, and with them
+    # every cached baseline stage, stay as they were
+    training = dict(cfg.get("training") or {})
+    training["own_shares"] = list(dict.fromkeys([*(training.get("own_shares") or []), head]))
+    cfg["training"] = training
     lb = dict(cfg.get("leaderboard") or {})
     lb["highlight"] = list(dict.fromkeys([*(lb.get("highlight") or []), head]))
     cfg["leaderboard"] = lb

@@ -10,6 +10,7 @@ from eebench.plan import (Plan, architecture, costs_path, curve_path, expand_gri
                           store_path, train_path)
 from eebench.report.claims import has_claims
 from eebench.report.costeff import costeff_methods, teacher_caches
+from eebench.shares import share_rule
 from eebench.smoke import smoke_run_name
 
 try:  # a config error is one line at DAG-build time (`snakemake -n`), not a traceback

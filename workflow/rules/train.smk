@@ -6,8 +6,9 @@
 # `resources: {train: {gpu: N}}` asks for N > 1 devices trains each stage on N data-parallel ranks (torchrun, DDP):
 # the GPU request a cluster profile submits and the ranks the job starts are the same number.
 # A run with `ablations.jobs: N` / `training.jobs: N` trains its ablation variants / main methods in N shared
-# processes instead (rules train_group_*, Plan.train_groups): the same checkpoints, caches, per-stage logs and epoch
-# CSVs, one startup per share.
+# processes instead (rules train_group_*, eebench.shares): the same checkpoints, caches, per-stage logs and epoch
+# CSVs, one startup per share. A share reruns whole when its params (its stages' specs) change, so the methods of
+# `training.own_shares` (eebench compare's head) train in shares of their own and the others' shares stay as they were.
 
 
 def init_checkpoint(wc):
@@ -50,25 +51,6 @@ rule train:
         "--nproc {resources.gpu:q} > {log.log:q} 2>&1"
 
 
-def group_item(run, method, seed, stage):
-    prev = PLANS[run].init_stage(method, stage)
-    teacher = PLANS[run].teacher_stage(method, stage)
-    return {"job": PLANS[run].train_job(method, seed, stage), "out": train_path(run, method, seed, stage),
-            "init": train_path(run, prev[0], seed, prev[1]) if prev else None,
-            "teacher": train_path(run, teacher[0], seed, teacher[1]) if teacher else None,
-            "logits": logits_path(run, method, seed, stage), "log": stage_log_path(run, method, seed, stage),
-            "epochs_csv": epochs_csv_path(run, method, seed, stage),
-            "tensorboard": f"results/{run}/logs/tensorboard/{method}/seed{seed}/{stage}"}
-
-
-def stage_log_path(run, method, seed, stage):
-    return f"results/{run}/logs/train/{method}/seed{seed}/{stage}.log"
-
-
-def epochs_csv_path(run, method, seed, stage):
-    return f"results/{run}/logs/train/{method}/seed{seed}/{stage}.epochs.csv"
-
-
 def remove_empty_epoch_logs():
     """Snakemake creates every log file that a finished job did not write, a failed job's too, so a stage that failed
     before its first epoch (e.g. on missing pretrained weights) would leave an empty per-epoch CSV; the job itself only
@@ -82,28 +64,39 @@ def remove_empty_epoch_logs():
                 path.unlink()
 
 
+def share_rule_name(run, share):
+    """A rule name is a Python identifier: a run's or a method's name (a share's part) may hold `/ . + -`."""
+    tag = "" if len(PLANS) == 1 else "_" + re.sub(r"[^A-Za-z0-9]", "_", run)
+    return f"train_group{tag}_" + re.sub(r"[^A-Za-z0-9]", "_", share)
+
+
+_names = {}
 for _run, _groups in GROUPS.items():
-    _tag = "" if len(PLANS) == 1 else "_" + re.sub(r"[^A-Za-z0-9]", "_", _run)
+    for _group in _groups:
+        _other = _names.setdefault(share_rule_name(_run, _group), (_run, _group))
+        if _other != (_run, _group):
+            sys.exit(f"eebench: error: shares {_other[1]!r} (run {_other[0]!r}) and {_group!r} (run {_run!r}) would "
+                     f"both be rule {share_rule_name(_run, _group)} — rename one of the methods or runs so that "
+                     f"they differ in more than punctuation")
+
+for _run, _groups in GROUPS.items():
     for _group, _jobs in _groups.items():
-        _items = [group_item(_run, *j) for j in _jobs]
-        _made = {i["out"] for i in _items}
+        _share = share_rule(PLANS[_run], _group, _jobs)  # its input and params decide when it reruns
 
         rule:
             name:
-                f"train_group{_tag}_{_group.replace('-', '_')}"
+                share_rule_name(_run, _group)
             input:
-                sorted({i[k] for i in _items for k in ("init", "teacher") if i[k] and i[k] not in _made}),
+                _share["input"],
             output:
-                [i["out"] for i in _items] + [i["logits"] for i in _items],
+                _share["output"],
             params:
-                spec=as_json({"jobs": _items, "eval_batch_size": PLANS[_run].config["training"]["eval_batch_size"]}),
-                nproc=train_devices(_run),
+                spec=as_json(_share["params"]["spec"]),
+                nproc=_share["params"]["nproc"],
             log:
-                [f"results/{_run}/logs/train/{_group}.log"] + [i[k] for i in _items for k in ("log", "epochs_csv")],
-            threads: PLANS[_run].config["training"].get("threads", 1) * train_devices(_run)
-            # the shares are the run's longest jobs: start them first, longest (most epochs) first, so that the cores
-            # finish together instead of a share starting last and running alone
-            priority: 10 + sum(PLANS[_run].stage(m, st)["epochs"] for m, _, st in _jobs)
+                _share["log"],
+            threads: _share["threads"]
+            priority: _share["priority"]
             resources:
                 **res("train", "gpu"),
                 gpu=train_devices(_run),
