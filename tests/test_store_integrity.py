@@ -244,3 +244,32 @@ def test_merge_is_all_or_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         main(["merge", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"), "--out", str(tmp_path / "m.parquet")])
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # neither file of the set changed
+
+
+def test_static_rows_of_an_off_ramp_and_the_final_classifier_at_the_same_block_are_two_keys(monkeypatch):
+    """DeeBERT/BERxiT put an off-ramp after every block, the last included, and the final classifier reads that block
+    too: rows at blocks [1, 2, 2]. The duplicate-key check once refused the text run's store ("rows 4 and 5 are the
+    same operating point ... static_exit {exit_layer: 4}"); the row number tells them apart."""
+    import json
+
+    import torch
+
+    from eebench import evaluate
+    from eebench.leaderboard import store as store_mod
+    from eebench.measure import macs
+
+    logits = torch.tensor([[[2.0, 0.0]], [[0.0, 2.0]], [[2.0, 0.0]]])  # rows × samples × classes
+    monkeypatch.setattr(evaluate, "load_cache", lambda path: {"row_layers": [1, 2, 2], "num_layers": 2,
+                                                              "logits": logits, "labels": torch.tensor([0])})
+    monkeypatch.setattr(macs, "cumulative_macs", lambda costs, conv: torch.tensor([1.0, 2.0, 2.5]))
+
+    class Plan:
+        def final_logits(self, method, seed):
+            return "unused"
+
+    costs = {"macs": {"paper": {"backbone": 2.0}, "full": {"backbone": 2.0}}}
+    rows = store_mod.static_rows(Plan(), "deebert", 0, costs, "accuracy")
+    params = [json.loads(p) for p in rows["policy_params"]]
+    assert params == [{"exit_layer": 1, "row": 1}, {"exit_layer": 2, "row": 2}, {"exit_layer": 2, "row": 3}]
+    assert list(rows["metric_value"]) == [1.0, 0.0, 1.0]
+    assert not rows.duplicated(subset=["method", "seed", "policy", "policy_params"]).any()

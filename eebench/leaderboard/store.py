@@ -104,8 +104,8 @@ STATIC = "static_exit"
 
 def static_rows(plan, method: str, seed: int, costs: dict, metric: str) -> pd.DataFrame:
     """The truncated-exit points of a multi-exit model: every sample answers at exit k, for each k (from the logit
-    cache). Not ranked; the reference method's rows are the ELUE-style reference curve. Accuracy only: a metric
-    other than accuracy leaves these rows out."""
+    cache; ``row`` numbers them from 1, since two rows may read the same block). Not ranked; the reference method's
+    rows are the ELUE-style reference curve. Accuracy only: a metric other than accuracy leaves these rows out."""
     from ..evaluate import load_cache
     from ..measure.macs import cumulative_macs
 
@@ -118,7 +118,10 @@ def static_rows(plan, method: str, seed: int, costs: dict, metric: str) -> pd.Da
     n = int(cache["labels"].numel())
     return pd.DataFrame({
         "method": method, "seed": int(seed), "policy": STATIC, "sweep": _json({}),
-        "policy_params": [_json({"exit_layer": int(l)}) for l in layers], "metric": metric, "metric_value": acc,
+        # the row as well as the block: DeeBERT/BERxiT's last off-ramp and the final classifier both read block L,
+        # and are two points
+        "policy_params": [_json({"exit_layer": int(l), "row": k + 1}) for k, l in enumerate(layers)],
+        "metric": metric, "metric_value": acc,
         "expected_macs_paper": cum["paper"], "expected_macs_full": cum["full"],
         "layer_speedup": [cache["num_layers"] / l for l in layers],
         "head_aware_speedup_paper": [costs["macs"]["paper"]["backbone"] / v for v in cum["paper"]],
