@@ -92,8 +92,8 @@ from torch import nn
 from eebench.heads import ExitHead, HeadOutput, register_head
 
 
-@register_head("mask_nan")
-class MaskNaN(ExitHead):
+@register_head("padding_nan")
+class PaddingNaN(ExitHead):
     """Divides by the mask: fine without padding, non-finite logits on padded rows."""
     def __init__(self, layout, num_classes, exit_layer):
         super().__init__(layout, num_classes, exit_layer)
@@ -107,9 +107,9 @@ class MaskNaN(ExitHead):
 
 
 def test_check_head_catches_a_head_that_breaks_on_padded_text(tmp_path, capsys):
-    path = tmp_path / "mask_nan.py"
+    path = tmp_path / "padding_nan.py"
     path.write_text(MASK_BLIND)
-    assert main(["check-head", "mask_nan", "--plugin", str(path)]) == 2
+    assert main(["check-head", "padding_nan", "--plugin", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0, err
-    assert err.startswith("eebench: error: head 'mask_nan' on bert_tiny_test (padding mask)"), err
+    assert err.startswith("eebench: error: head 'padding_nan' on bert_tiny_test (padding mask)"), err

@@ -67,4 +67,4 @@ for _run, _plan in PLANS.items():
             resources:
                 **res("latency"),
             shell:
-                "eebench run-latency --spec {params.spec:q} --cores {threads} > {log:q} 2>&1"
+                "eebench run-latency --spec {params.spec:q} --cores {threads:q} > {log:q} 2>&1"
