@@ -39,7 +39,9 @@ def prune_job(tmp_path):
         "backbone": {"name": "bert_tiny_test", "pretrained": False, "num_attention_heads": 4},
         "training": {"epochs": 2, "batch_size": 8, "lr": 1e-3},
         "methods": {"cost_eff": {"slender": {"heads": 1, "ffn": 16, "rank": 8},
+                                 # the recipe's batch 32 would leave 2 steps: the test's batches of 8 say so
                                  "stages": {"prune": {"lr": 1e-3, "weight_decay": 0.01, "epochs": 2,
+                                                      "batch_size": 8,
                                                       "slenderise": {"taylor_proportion": 0.25}}}}}})
     job = Plan(cfg).train_job("cost_eff", 0, "prune")
     torch.manual_seed(3)
