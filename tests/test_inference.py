@@ -38,7 +38,11 @@ def tiny_model(exits, heads, classes=4, lte=False, seed=0) -> MultiExitModel:
     thresholds below sit in wide gaps between them (robust to batch-size rounding differences)."""
     torch.manual_seed(seed)
     backbone = build_backbone(TINY_BACKBONE["name"], classes, **{k: v for k, v in TINY_BACKBONE.items() if k != "name"})
-    model = MultiExitModel(backbone, exits, heads, classes, lte=lte)
+    return spread(MultiExitModel(backbone, exits, heads, classes, lte=lte))
+
+
+def spread(model: MultiExitModel) -> MultiExitModel:
+    """Linear weights scaled up so logits are O(1) and exit scores spread over the samples."""
     for module in model.modules():
         if isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, std=1.5 / module.in_features ** 0.5)

@@ -11,7 +11,6 @@ import random
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from eebench.backbones import build_backbone
 from eebench.data import load_dataset
@@ -28,20 +27,14 @@ from eebench.policies import build_policy, policy_for_rows
 from eebench.policies.base import max_prob
 
 from conftest import TINY_BACKBONE
-from test_inference import ent, ent_normalized, lte_error, mixed_params
+from test_inference import ent, ent_normalized, lte_error, mixed_params, spread
 
 WORDS = ["good", "bad", "film", "plot", "dull", "great", "acting", "not", "very", "story", "fine", "awful"]
 
 
 def scaled(model: MultiExitModel, seed: int) -> MultiExitModel:
-    """Linear weights scaled up so logits are O(1) and exit scores spread over the samples (as test_inference)."""
     torch.manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=1.5 / module.in_features ** 0.5)
-            if module.bias is not None:
-                nn.init.normal_(module.bias, std=0.5)
-    return model.eval()
+    return spread(model)
 
 
 def tiny_bert(heads, exits=(1, 2, 3), classes=3, seed=0, final_head=None, lte=False) -> MultiExitModel:

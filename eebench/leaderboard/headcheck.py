@@ -71,10 +71,11 @@ def check_head(name: str, log=print) -> None:
     HEADS.get(name)  # unknown name: one line listing the known heads
     for backbone in tiny_backbones():
         model = _model(backbone, name)
-        for label, x in _cases(model):
+        cases = _cases(model)
+        for label, x in cases:
             _check_on(name, backbone + label, model, x)
         again = _model(backbone, name)
-        x = _cases(model)[-1][1]
+        x = cases[-1][1]
         runs = []
         for m in (model, again):  # same seed for the weights and for any dropout in the forward pass
             torch.manual_seed(2)
@@ -92,7 +93,7 @@ def check_head(name: str, log=print) -> None:
             raise fail(f"fvcore counts no MACs for head {name!r} on {backbone}",
                        "build the head from nn.Linear/nn.Conv or other fvcore-counted ops")
         log(f"ok {name} on {backbone}: logits {(BATCH, NUM_CLASSES)} at blocks {model.exit_layers}, backward"
-            f"{' with and without padding' if len(_cases(model)) > 1 else ''}, deterministic, "
+            f"{' with and without padding' if len(cases) > 1 else ''}, deterministic, "
             f"head MACs paper {macs['paper']:,.0f} / full {macs['full']:,.0f}")
 
 
