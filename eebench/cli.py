@@ -705,8 +705,8 @@ def build_parser() -> argparse.ArgumentParser:
     how = b.add_mutually_exclusive_group()
     how.add_argument("--cores", default="all", help="Snakemake --cores (default: all)")
     how.add_argument("--profile", help="a Snakemake profile, e.g. profiles/slurm")
-    b.add_argument("snakemake_args", nargs=argparse.REMAINDER, help="after --: passed to snakemake")
-    b.set_defaults(func=cmd_board_make)
+    b.add_argument("snakemake_args", nargs="*", metavar="-- SNAKEMAKE_ARGS", help="after --: passed to snakemake")
+    b.set_defaults(func=cmd_board_make, passthrough="snakemake_args")
     b = bsub.add_parser("build", help="build a board from the finished run(s) of its config")
     b.add_argument("name", help="the board's name (a registered one, or any name with --configfile and --out)")
     b.add_argument("--configfile", help="the config that was run (default: the registry's)")
@@ -789,7 +789,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest:
+        # `board make NAME --cores 2 -- ARGS`: argparse leaves the words after -- unmatched once an option has come
+        # between the two positionals; a command that passes words through to Snakemake takes them
+        through = getattr(args, "passthrough", None)
+        if through is None or rest[0] != "--":
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        setattr(args, through, [*getattr(args, through), *rest[1:]])
     if argv is not None:
         args.argv = list(argv)
     try:

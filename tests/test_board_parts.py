@@ -4,6 +4,7 @@ the summary's cells, the run's wall time and CPU, and the folder that replaces a
 import json
 import pickle
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -235,3 +236,21 @@ def test_the_registry_lists_the_three_boards_and_names_what_is_not_built(tmp_pat
     assert "not registered and no --configfile" in one_line(boards.build_board, "y")
     (tmp_path / "boards.yaml").write_text("- just a list\n")
     assert "not a mapping" in one_line(boards.registry)
+
+
+def test_make_runs_the_boards_config_through_snakemake_as_an_argument_list(monkeypatch, capsys):
+    from eebench.cli import main
+    from eebench.leaderboard import boards
+
+    calls = []
+    monkeypatch.setattr(boards.subprocess, "call", lambda cmd: calls.append(cmd) or 1)
+    # snakemake fails (exit 1): one line, and nothing is built
+    assert main(["board", "make", "sst2-minilm", "--cores", "2", "--", "--forceall"]) == 2
+    assert "snakemake exited with code 1" in capsys.readouterr().err
+    cmd = calls[0]
+    assert cmd[1:5] == ["-m", "snakemake", "-s", str(boards.REPO / "Snakefile")]
+    assert cmd[5:9] == ["--cores", "2", "--forceall", "--configfile"]
+    assert len(cmd) == 10 and Path(cmd[9]).resolve() == boards.REPO / "config" / "sst2.yaml"
+    assert main(["board", "make", "digits", "--profile", "profiles/slurm"]) == 2
+    assert calls[1][5:8] == ["--profile", "profiles/slurm", "--configfile"]
+    assert Path(calls[1][8]).resolve() == boards.REPO / "config" / "default.yaml"
