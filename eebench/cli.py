@@ -521,7 +521,8 @@ def cmd_board_make(args) -> None:
 
     rc = make_board(args.name, args.cores, args.profile, args.snakemake_args)
     if rc:
-        raise fail(f"snakemake exited with code {rc}", "see its log above (results/<run>/logs/); the board was not built")
+        raise fail(f"snakemake exited with code {rc}",
+                   "see its log above (results/<run>/logs/); the board was not built")
 
 
 BOARD_HELP = """Reference boards: a config plus its committed results under leaderboards/<board>/ (registry:

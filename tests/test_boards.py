@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
@@ -164,7 +163,8 @@ def test_the_site_loads_in_headless_chromium_lists_every_entry_and_sorts(built, 
     probe = page.with_name("probe.html")
     probe.write_text(text.replace("</body>", """<script>
 (function(){var t=document.getElementById('t-tb-tb'),th=t.tHead.rows[0].cells[2];
-function order(){return Array.prototype.map.call(t.tBodies[0].rows,function(r){return r.getAttribute('data-method');}).join(',');}
+function order(){return Array.prototype.map.call(t.tBodies[0].rows,
+  function(r){return r.getAttribute('data-method');}).join(',');}
 th.click();var asc=order();th.click();var desc=order();
 var d=document.createElement('div');d.id='sort-probe';d.setAttribute('data-asc',asc);d.setAttribute('data-desc',desc);
 document.body.appendChild(d);})();

@@ -93,7 +93,8 @@ def test_text_ci_config_runs_to_table1(tmp_path):
             assert e.mac_speedup(real=True) == pytest.approx(point["head_aware_speedup_paper_real"], rel=1e-12)
             assert e.accuracy() == pytest.approx(point["accuracy"], abs=1e-12)
     summary = (board.root / "summary.md").read_text()
-    assert "Board summary" in summary and "| sst2 (accuracy) " in summary and "within 1 point of the backbone" in summary
+    assert "Board summary" in summary and "| sst2 (accuracy) " in summary
+    assert "within 1 point of the backbone" in summary
     assert json.loads((board.root / "board.json").read_text())["provenance"]["wall_time"]["stages"] >= 10
     assert sum(p.stat().st_size for p in board.root.rglob("*") if p.is_file()) < 2_000_000
 
@@ -157,7 +158,8 @@ def test_glue_grid_with_regression_renders_the_cross_task_table(tmp_path):
     board = load_board(tmp_path / "board")
     assert board.meta["cells"] == {"glue_ci/sst2": "sst2", "glue_ci/mrpc": "mrpc", "glue_ci/stsb": "stsb"}
     summary = (board.root / "summary.md").read_text()
-    assert "| sst2 (accuracy) " in summary and "| mrpc (F1/acc.) " in summary and "| stsb (Pearson/Spearman) " in summary
+    for head in ["| sst2 (accuracy) ", "| mrpc (F1/acc.) ", "| stsb (Pearson/Spearman) "]:
+        assert head in summary
     assert "→" in summary and (board.root / "summary.csv").is_file() and (board.root / "table1_glue.md").is_file()
     stsb = board.samples("glue_ci/stsb")
     assert not stsb.has_correct and all(e.correct is None for e in stsb.entries("pabee"))

@@ -210,7 +210,7 @@ def build_board(name: str, configfile: str | Path | None = None, results_root: s
                 if f.is_file() and f.suffix in (".md", ".csv"):
                     copy_file(f, tmp / f.name)
         meta = {"format": FORMAT, "name": name, "title": entry.get("title") or name,
-                "description": entry.get("description", ""), "config_file": _shown(cfg_path),
+                "description": entry.get("description", ""), "config_file": _shown(cfg_path, entry.get("config")),
                 "config_sha256": hashlib.sha256(raw).hexdigest(), "config": config, "cells": cells,
                 "summary": summary, "provenance": board_provenance(config, plans, stores, root, config_run)}
         write_json(tmp / BOARD_JSON, meta)
@@ -224,8 +224,11 @@ def build_board(name: str, configfile: str | Path | None = None, results_root: s
     return load_board(out)
 
 
-def _shown(path: Path) -> str:
-    """The config's path as the registry writes it (relative to the repository) where it is inside it."""
+def _shown(path: Path, registered: str | None = None) -> str:
+    """The config's path as the registry writes it (relative to the repository): the registry's own path where the
+    run's file is byte for byte the registered config (a run in another checkout), else the path given."""
+    if registered and (REPO / registered).is_file() and (REPO / registered).read_bytes() == path.read_bytes():
+        return registered
     try:
         return str(path.resolve().relative_to(REPO))
     except ValueError:

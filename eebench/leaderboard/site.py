@@ -152,7 +152,8 @@ def provenance_items(board: Board) -> list[str]:
         + f"); device {p.get('device')}.",
         "Precision: " + ", ".join(f"{k} {v}" for k, v in prec.items() if v is not None)
         + f"; threads per job {p.get('threads')}.",
-        f"Wall time: training epochs {hours(wall.get('train_epochs_s'))}, training jobs {hours(wall.get('train_jobs_s'))}"
+        f"Wall time: training epochs {hours(wall.get('train_epochs_s'))}, "
+        f"training jobs {hours(wall.get('train_jobs_s'))}"
         + (f", every Snakemake job {hours(jobs.get('total'))} ({jobs.get('jobs')} jobs)" if jobs else "")
         + f" — {wall.get('counted', '')}.",
         f"Built {(p.get('built') or {}).get('at')} with eebench {(p.get('built') or {}).get('eebench')}.",
@@ -206,7 +207,8 @@ def write_site(out: str | Path | None = None, boards: list[Board] | None = None)
                 unbuilt.append((name, entry["config"]))
     toc = [f'<li><a href="#board-{_e(b.name)}">{_e(b.title)}</a> — {len(b.cells)} run(s), config '
            f"{_e(b.config_file)}</li>" for b in boards]
-    toc += [f"<li>{_e(n)} ({_e(c)}): not built yet — <code>eebench board make {_e(n)}</code></li>" for n, c in unbuilt]
+    toc += [f"<li>{_e(n)} ({_e(c)}): not built yet — <code>eebench board make {_e(n)}</code></li>"
+            for n, c in unbuilt]
     page = PAGE.format(toc="".join(toc), sort_js=SORT_JS,
                        sections="\n".join(board_section(b, out.parent) for b in boards))
     write_text(out, page)

@@ -71,10 +71,10 @@ def operating_point(curve: pd.DataFrame, rule: dict[str, Any], method: str | Non
 
     ``max_speedup_within_drop``: the highest layer speed-up whose mean accuracy is at most ``max_drop`` points below
     the method's own full-depth accuracy (its slowest point), or below ``reference`` where the rule says
-    ``against: reference`` (a board's "speed-up at ≤ 1-point drop against the backbone"). ``retention``: the highest layer speed-up whose mean
-    accuracy is at least ``retention`` % of ``reference`` (EEformer's "X× while maintaining 99.0 % performance": the
-    backbone row's full-depth metric, ``eebench.report.retention``), or of the method's own full-depth accuracy where
-    ``reference`` is None; None where no point keeps that much (a reference above every point of the curve).
+    ``against: reference`` (a board's "speed-up at ≤ 1-point drop against the backbone").
+    ``retention``: the highest layer speed-up whose mean accuracy is at least ``retention`` % of ``reference``
+    (EEformer's "X× while maintaining 99.0 % performance": the backbone row's full-depth metric,
+    ``eebench.report.retention``), or of the method's own full-depth accuracy where ``reference`` is None; None where no point keeps that much (a reference above every point of the curve).
     ``fixed``: the point with the policy parameters :func:`fixed_params` gives for ``method`` and its ``policy``.
     """
     if len(curve) == 1 and rule["rule"] != "retention":
