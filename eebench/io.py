@@ -82,6 +82,49 @@ def atomic_path(path: str | os.PathLike):
         yield tmp
 
 
+@contextmanager
+def atomic_dir(path: str | os.PathLike):
+    """Yield a new empty folder beside ``path``; when the block succeeds it takes ``path``'s place (a previous folder
+    there is moved aside, then removed), so a reader finds the previous folder or the whole new one, never a half
+    written one. A failure removes the new folder and leaves the previous one as it was."""
+    import shutil
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as err:
+        raise write_failed(path, err) from err
+    try:
+        try:
+            yield tmp
+        except OSError as err:
+            raise write_failed(err.filename or path, err) from err
+        old = path.with_name(f".{path.name}.{os.getpid()}.old")
+        try:
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
+            if path.exists():
+                os.replace(path, old)
+            try:
+                os.replace(tmp, path)
+            except OSError:
+                if old.exists():
+                    os.replace(old, path)
+                raise
+        except OSError as err:
+            raise write_failed(path, err) from err
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def copy_file(src, dst) -> None:
+    """``src``'s bytes to ``dst``, atomically."""
+    data = Path(src).read_bytes()
+    with atomic_path(dst) as tmp:
+        tmp.write_bytes(data)
+
+
 def _umask() -> int:
     """The process umask (reading it means setting it; set straight back)."""
     mask = os.umask(0o022)
