@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..data.glue import TASKS
+from ..data.glue_tasks import TASKS
 from ..io import write_text
 from ..metrics import get_metric
 from .tables import write_table
