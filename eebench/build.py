@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .backbones import build_backbone
+from .checkpoint_shape import apply_recorded_shape
 from .errors import fail
 from .model import MultiExitModel
 
@@ -33,15 +34,6 @@ def build_model(backbone: dict[str, Any], method: dict[str, Any], num_classes: i
     return MultiExitModel(bb, method["exit_layers"], method["heads"], num_classes, lte=method.get("lte", False),
                           final_head=method.get("final_head"),
                           gradient_equilibrium=method.get("gradient_equilibrium", False))
-
-
-def apply_recorded_shape(model, ckpt: dict[str, Any], where: str) -> None:
-    """A checkpoint of a width-pruned model records its shape (``slender_shape``): rebuild it before loading."""
-    shape = ckpt.get("slender_shape")
-    if shape is not None:
-        from .slender.prune import apply_shape
-
-        apply_shape(model, shape, where)
 
 
 def load_model(checkpoint, device: str | None = None, attn_implementation: str | None = None) -> MultiExitModel:

@@ -297,19 +297,21 @@ def cmd_report_glue(args) -> None:
     from .report.run import scale_note
 
     config = validate_config(_json_arg(args.config_json))
-    cells, titles, scale, notes = {}, {}, "", []
+    cells, titles, scale, notes, costeff = {}, {}, "", [], {}
     for run, cfg in expand_grid(config).items():
         task = task_of(cfg)
         if task is None:
             continue
         plan = Plan(cfg)
         cells[task] = pd.read_csv(f"reports/{run}/table1.csv")
+        teachers = Path(f"reports/{run}/costeff.csv")  # COST-EFF's table: its retention's teacher score
+        costeff[task] = pd.read_csv(teachers) if teachers.exists() else None
         titles.update({m: plan.method(m)["title"] for m in plan.methods})
         scale = scale_note(cfg)
         notes += [n for n in text_notes(cfg, plan.methods) if n not in notes]
     out = Path(args.out_dir)
     glue_table(cells, titles, out, scale, notes)
-    nlp_paper_vs_ours(cells, out / "paper_vs_ours_glue.md", scale)
+    nlp_paper_vs_ours(cells, out / "paper_vs_ours_glue.md", scale, costeff)
     print(f"wrote table1_glue and paper_vs_ours_glue ({len(cells)} tasks) to {out}")
 
 

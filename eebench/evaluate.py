@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .build import apply_recorded_shape, build_model
+from .build import build_model
+from .checkpoint_shape import apply_recorded_shape
 from .device import autocast, effective_precision, resolve_device, to_device
 from .data import load_dataset
 from .errors import fail

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from .errors import fail
+from .paths import costs_path, curve_path, latency_path, logits_path, store_path, train_path  # noqa: F401  (plan.*)
 from .recipes import resolve_method
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
@@ -347,30 +348,3 @@ def cost_key(method: dict[str, Any]) -> str:
 def architecture(method: dict[str, Any]) -> dict[str, Any]:
     """The part of a method spec that fixes the model (what costs depend on)."""
     return {k: method[k] for k in ("name", *ARCH_KEYS, "slender") if k in method}
-
-
-def train_path(run: str, method: str, seed: int, stage: str) -> str:
-    return f"results/{run}/train/{method}/seed{seed}/{stage}.pt"
-
-
-def logits_path(run: str, method: str, seed: int, stage: str) -> str:
-    """The exit-logit cache every training stage writes when it ends (the last stage's is the method's)."""
-    return f"results/{run}/logits/{method}/seed{seed}/{stage}.npz"
-
-
-def costs_path(run: str, method: str) -> str:
-    return f"results/{run}/costs/{method}.json"
-
-
-def curve_path(run: str, method: str, seed: int) -> str:
-    return f"results/{run}/curves/{method}/seed{seed}.csv"
-
-
-def latency_path(run: str) -> str:
-    """Table 5's measurements of a run (one job times every method, see ``eebench.measure.wallclock``)."""
-    return f"results/{run}/latency.json"
-
-
-def store_path(run: str, ext: str = "parquet") -> str:
-    """The run's results store: every operating point of every method and seed (long format, provenance per row)."""
-    return f"results/{run}/store.{ext}"

@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 from .errors import fail
-
-_LOADED: dict[Path, tuple[str, dict[str, list[str]]]] = {}  # resolved file → (path as given, {kind: names})
+from .loaded_plugins import LOADED as _LOADED, plugin_frame
 
 
 def _registries():
@@ -80,15 +79,11 @@ def load_recorded(records) -> None:
 
 def plugin_failure(err: BaseException) -> str | None:
     """The one-line report of ``err`` if plugin code raised it (its innermost frame in a plugin file), else None."""
-    files = {str(key): given for key, (given, _) in _LOADED.items()}
-    tb, hit = err.__traceback__, None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename in files:
-            hit = tb
-        tb = tb.tb_next
-    if hit is None:
+    found = plugin_frame(err)
+    if found is None:
         return None
-    frame, given = hit.tb_frame, files[hit.tb_frame.f_code.co_filename]
+    hit, given = found
+    frame = hit.tb_frame
     text = str(err).strip().splitlines()
     return str(fail(f"{_item_of(frame, given)} in plugin file {given} raised {type(err).__name__}"
                     f"{': ' + text[0] if text else ''} (in {frame.f_code.co_name}, line {hit.tb_lineno})",

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .plan import logits_path, train_path
+from .paths import logits_path, train_path
 
 Job = tuple[str, int, str]  # (method, seed, stage)
 

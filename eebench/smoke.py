@@ -86,7 +86,7 @@ def miniature(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _glue_classes(task: str) -> int:
-    from .data.glue import TASKS
+    from .data.glue_tasks import TASKS
 
     return TASKS[task].num_classes
 

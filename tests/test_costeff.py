@@ -254,7 +254,7 @@ def test_retention_row_when_the_backbone_scores_zero(tmp_path):
             for m, s, p, f in [("backbone", 0.0, 8.0, 4.0), ("cost_eff_8x", 0.1, 1.0, 1.0)]]
     nlp_paper_vs_ours({"cola": pd.DataFrame(rows)}, tmp_path / "p.md", "tiny")
     text = (tmp_path / "p.md").read_text()
-    assert "cola: — (backbone scores 0)" in text and "cola: 8.00×" in text
+    assert "| ≈ 96.5 % / — (the backbone row scores 0) |" in text and "| 8× (1/8) / 8.00× |" in text
     rows[0]["score_mean"] = 0.2
     nlp_paper_vs_ours({"cola": pd.DataFrame(rows)}, tmp_path / "p.md", "tiny")
-    assert "cola: 50.0 %" in (tmp_path / "p.md").read_text()
+    assert "| ≈ 96.5 % / 50.0 % |" in (tmp_path / "p.md").read_text()

@@ -5,8 +5,8 @@ length-bucketed batches) and two DDP ranks under torchrun (gloo on CPU).
 
 The jobs run as the workflow runs them (``eebench train`` as a subprocess, the arguments of workflow/rules/train.smk).
 To kill at a known point, the killed job's interpreter loads a ``sitecustomize`` written by the test into a temporary
-folder on its PYTHONPATH: when ``eebench.training.loop`` is imported, it wraps ``batches`` so that the job writes a
-marker and sleeps before step ``STEP`` of epoch ``EPOCH``. The test waits for the resume file of epoch ``EPOCH - 1`` and
+folder on its PYTHONPATH: when a stage runner's module (``eebench.training.loop``, COST-EFF's pruning stage's) is
+imported, it wraps its ``batches`` so that the job writes a marker and sleeps before step ``STEP`` of epoch ``EPOCH``. The test waits for the resume file of epoch ``EPOCH - 1`` and
 the marker of every rank, then kills every process of the job at once.
 """
 import csv
@@ -55,9 +55,8 @@ def install(loop):
 
 class Patch:
     def find_spec(self, name, path, target=None):
-        if name != "eebench.training.loop":
+        if name not in ("eebench.training.loop", "eebench.slender.train"):  # the stage runners that fetch batches
             return None
-        sys.meta_path.remove(self)
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         run = spec.loader.exec_module
 

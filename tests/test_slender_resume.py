@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
+import eebench.slender.train as slender_train
 import eebench.training.loop as loop
 from eebench.build import build_model
 from eebench.io import load_torch, save_torch
 from eebench.plan import Plan, validate_config
 
-REAL_BATCHES = loop.batches
+REAL_BATCHES = slender_train.batches
 WORDS = ["good", "bad", "fine", "awful", "nice", "dull", "great", "poor", "film", "plot"]
 
 
@@ -51,8 +52,8 @@ def prune_job(tmp_path):
 
 
 def killed_at_fetch(kill_at: int):
-    """``loop.batches`` that raises (the job is killed) when the stage fetches its ``kill_at``-th batch (0-based,
-    counted over the stage: the batch of training step ``kill_at``)."""
+    """The pruning stage's ``batches`` that raises (the job is killed) when the stage fetches its ``kill_at``-th
+    batch (0-based, counted over the stage: the batch of training step ``kill_at``)."""
     fetched = {"n": 0}
 
     def batches(*args, **kwargs):
@@ -75,14 +76,14 @@ def test_prune_stage_resumes_bit_identically_between_events(prune_job, monkeypat
     loop.train_stage(job, tmp / "full.pt", logits_out=tmp / "full.npz", **run)
     assert not (tmp / "full.pt.resume").exists()  # removed when the stage completes
 
-    monkeypatch.setattr(loop, "batches", killed_at_fetch(kill_at))
+    monkeypatch.setattr(slender_train, "batches", killed_at_fetch(kill_at))
     with pytest.raises(KeyboardInterrupt):
         loop.train_stage(job, tmp / "killed.pt", logits_out=tmp / "killed.npz", **run)
     state = load_torch(tmp / "killed.pt.resume")
     assert {"step": state["step"], "events": len(state["events"]), "epoch": state["epoch"],
             "batch": state["batch"]} == resumes_from
     assert state["shape"]["heads"] == [4 - resumes_from["events"]] * 4  # saved at its pruned width
-    monkeypatch.setattr(loop, "batches", REAL_BATCHES)
+    monkeypatch.setattr(slender_train, "batches", REAL_BATCHES)
     loop.train_stage(job, tmp / "killed.pt", logits_out=tmp / "killed.npz", **run)
     assert not (tmp / "killed.pt.resume").exists()
 
@@ -101,10 +102,10 @@ def test_prune_stage_resumes_bit_identically_between_events(prune_job, monkeypat
 def test_a_resume_file_of_another_job_is_ignored(prune_job, monkeypatch):
     """A changed job (here the learning rate) never continues from the old job's state."""
     job, tmp = prune_job
-    monkeypatch.setattr(loop, "batches", killed_at_fetch(6))
+    monkeypatch.setattr(slender_train, "batches", killed_at_fetch(6))
     with pytest.raises(KeyboardInterrupt):
         loop.train_stage(job, tmp / "x.pt", init=tmp / "ta.pt", teacher=tmp / "ta.pt")
-    monkeypatch.setattr(loop, "batches", REAL_BATCHES)
+    monkeypatch.setattr(slender_train, "batches", REAL_BATCHES)
     other = {**job, "stage": {**job["stage"], "lr": 5e-4}}
     loop.train_stage(other, tmp / "x.pt", init=tmp / "ta.pt", teacher=tmp / "ta.pt")
     loop.train_stage(other, tmp / "y.pt", init=tmp / "ta.pt", teacher=tmp / "ta.pt")

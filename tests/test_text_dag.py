@@ -148,7 +148,10 @@ def test_glue_grid_with_regression_renders_the_cross_task_table(tmp_path):
     assert set(store["metric"]) == {"Pearson/Spearman"} and store["metric_value"].notna().all()
     assert sorted(ranked["metric_value"]) == pytest.approx(sorted(curve["score"]))
     pvo = (tmp_path / "reports" / "glue_ci" / "paper_vs_ours_glue.md").read_text()
-    assert "1.62×" in pvo and "sst2: " in pvo
+    assert "| Paper | Claim | sst2 | mrpc | stsb |" in pvo and "| 1.62× / " in pvo
+    glue_cells = pd.read_csv(tmp_path / "reports" / "glue_ci" / "paper_vs_ours_glue.csv")
+    pabee = glue_cells[glue_cells["claim"] == "PABEE speed-up"]
+    assert list(pabee["task"]) == ["sst2", "mrpc", "stsb"] and (pabee["status"] == "run").all()
     # the grid's board: one cell per task, the summary method × task, STS-B's records without correctness
     from eebench.cli import main
     from eebench.leaderboard.boards import load_board

@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import fail
-from . import DATASETS, folder, hf
+from . import folder, hf
+from .base import DATASETS
 from .images import ImageSource
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import fail
-from . import DATASETS, Splits
+from .base import DATASETS, Splits
 
 
 def cache_dir() -> Path:

@@ -117,7 +117,7 @@ def ensure_text_fixture(root: str | Path, task: str, train: int = 8, eval: int =
     Sentences are random words of random length, so padding and length buckets are exercised."""
     import numpy as np
 
-    from .glue import TASKS
+    from .glue_tasks import TASKS
 
     root, spec = Path(root), TASKS[task]
 

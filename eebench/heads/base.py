@@ -60,9 +60,9 @@ def build_head(spec: dict[str, Any], layout: TokenLayout, num_classes: int, exit
     try:
         head = head_cls(layout, num_classes, exit_layer, **spec)
     except TypeError as err:
-        from ..plugins import plugin_failure
+        from ..loaded_plugins import plugin_frame
 
-        if plugin_failure(err) is not None:  # raised inside a plugin head's own code, not by its signature
+        if plugin_frame(err) is not None:  # raised inside a plugin head's own code, not by its signature
             raise
         raise fail(f"bad options for head {head_cls.__name__} {spec}: {err}", "check the method recipe's heads") from err
     return head

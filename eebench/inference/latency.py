@@ -313,7 +313,8 @@ def latency_checkpoint(checkpoint: str | Path, policy: dict[str, Any], device: s
                        gate: float = GATE) -> dict[str, Any]:
     """Table 5 for a checkpoint written by ``eebench train`` on its dataset's evaluation split (first ``limit``);
     ``cache``: that checkpoint's exit-logit cache, for the decisions match."""
-    from ..build import apply_recorded_shape, build_model
+    from ..build import build_model
+    from ..checkpoint_shape import apply_recorded_shape
     from ..data import load_dataset
     from ..evaluate import load_cache
     from ..io import load_torch

@@ -153,7 +153,7 @@ def leaderboard(store: pd.DataFrame, opts: dict, samples: dict | None = None) ->
 
 def reported_rows(setting: dict | None) -> pd.DataFrame:
     """The LGViT paper's Table 1 rows of the setting this run stands in for: shown, never ranked (other scale)."""
-    from ..report.paper_vs_ours import load_paper
+    from ..report.paper_cells import load_paper
 
     if not setting:
         return pd.DataFrame()

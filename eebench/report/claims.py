@@ -24,7 +24,6 @@ SOURCE = ("Xu, Hao, Luo, Shen, Hu, Zeng. EEformer. IEEE TMM 2026 — abstract on
           "protocol not stated; the CIFAR-100 claim is presumably on ViT-B/16, the SST-2 one on BERT-base)")
 CLAIMS = [{"dataset": "CIFAR-100", "key": "cifar100", "retention": 99.0, "speedup": 1.87},
           {"dataset": "SST-2", "key": "sst2", "retention": 98.5, "speedup": 3.05}]
-NOT_RUN = "not run at this scale"
 
 
 def has_claims(methods) -> bool:
@@ -123,31 +122,46 @@ def claims_table(curves: dict[str, pd.DataFrame], costs: dict[str, dict], titles
     return raw_df
 
 
-def claims_section(plan, tables: dict[str, pd.DataFrame]) -> list[str]:
-    """The two claims as rows of ``paper_vs_ours.md``: the paper's speed-up beside EEformer's (†) at the same
-    retention, in the run that stands in for the claim's dataset."""
+def claims_section(plan, tables: dict[str, pd.DataFrame]) -> tuple[list[str], list]:
+    """The two claims in ``paper_vs_ours.md``, paper / ours as the LGViT tables there: the abstract's speed-up beside
+    EEformer's (†) at the same retention, in the run that stands in for the claim's dataset. → (markdown lines, the
+    claims' cells for the CSV)."""
+    from .paper_cells import Cell
+
     claim = applicable_claim(plan.config)
     ours = tables.get("eeformer_claims")
-    row = None if ours is None else ours[ours["method"] == "eeformer"]
-    lines = ["## EEformer claims (abstract)", "",
-             "EEformer † is a reconstruction (`reconstructed: true`, spec methods §6); the claims table beside this "
-             "file gives every method's speed-up at these retentions.", "",
-             "| cell | metric | paper | ours |", "|---|---|---|---|"]
+    row = None if ours is None or ours[ours["method"] == "eeformer"].empty else \
+        ours[ours["method"] == "eeformer"].iloc[0]
+    cells, shown, details = [], [], []
     for c in CLAIMS:
-        value = NOT_RUN
-        if row is not None and not row.empty and claim is c:
-            r, x = row.iloc[0], f"{c['retention']:g}"
-            of = ("the backbone row's accuracy" if r["retention_reference"] == "backbone" else
-                  "its own full-depth accuracy")
-            if pd.isna(r["speedup_at_" + x]):
-                value = f"no operating point keeps {c['retention']:.1f} % of {of}"
-            else:
-                spread = f" ± {r['speedup_std_at_' + x]:.2f}" if len(plan.seeds) > 1 else ""
-                base = (f", backbone {r['backbone_accuracy'] * 100:.1f} %" if pd.notna(r["backbone_accuracy"])
-                        else "")
-                value = (f"{r['speedup_at_' + x]:.2f}{spread}× at {c['retention']:.1f} % of {of} (accuracy "
-                         f"{r['accuracy_at_' + x] * 100:.1f} %{base}, "
-                         f"full depth {r['full_depth_accuracy'] * 100:.1f} %)")
-        lines.append(f"| method=eeformer †, dataset={c['dataset']}, retention={c['retention']:.1f} % | speedup | "
-                     f"{c['speedup']:.2f}× | {value} |")
-    return lines + [""]
+        x = f"{c['retention']:g}"
+        cell = Cell("eeformer_claims", {"method": f"eeformer {RECONSTRUCTED_MARK}", "dataset": c["dataset"],
+                                        "retention": f"{c['retention']:.1f} %"}, "speedup", c["speedup"])
+        cells.append(cell)
+        if row is None or claim is not c:
+            continue
+        of = "the backbone row's" if row["retention_reference"] == "backbone" else "its own full-depth"
+        if pd.isna(row["speedup_at_" + x]):
+            shown.append(f"| {c['dataset']} | {c['retention']:.1f} % of {of} accuracy | {c['speedup']:.2f} / none |")
+            cell.status = f"no operating point keeps {c['retention']:.1f} % of {of} accuracy"
+            details.append(f"No operating point of ours keeps {c['retention']:.1f} % of {of} accuracy.")
+            continue
+        cell.our_row, cell.ours = "eeformer", float(row["speedup_at_" + x])
+        cell.ours_std = float(row["speedup_std_at_" + x]) if len(plan.seeds) > 1 else None
+        spread = f" ± {cell.ours_std:.2f}" if cell.ours_std is not None else ""
+        shown.append(f"| {c['dataset']} | {c['retention']:.1f} % of {of} accuracy | "
+                     f"{c['speedup']:.2f} / {cell.ours:.2f}{spread} |")
+        base = f", the backbone row's {row['backbone_accuracy'] * 100:.1f} %" if pd.notna(row["backbone_accuracy"]) \
+            else ""
+        details.append(f"Ours there: accuracy {row['accuracy_at_' + x] * 100:.1f} %{base}, EEformer's full depth "
+                       f"{row['full_depth_accuracy'] * 100:.1f} %.")
+    lines = ["## EEformer claims (abstract)",
+             f"EEformer {RECONSTRUCTED_MARK} is a reconstruction (`reconstructed: true`, spec methods §6); "
+             "eeformer_claims.md gives every method's speed-up at these retentions.", ""]
+    if shown:
+        lines += ["| Dataset | Retention | Speed-up (×) |", "|---|---|---|", *shown, "", *details]
+    missing = [cell for cell in cells if cell.ours is None and cell.status is None]
+    if missing:
+        lines.append(f"{len(missing)} cell{'s' if len(missing) > 1 else ''} not run at this scale: "
+                     + ", ".join(f"{cell.key['dataset']} ({cell.key['retention']})" for cell in missing) + ".")
+    return lines + [""], cells

@@ -1,176 +1,226 @@
-"""``paper_vs_ours.md``: every cell the LGViT paper reports in Tables 1–7, the paper's value beside ours.
+"""``paper_vs_ours.md``: each LGViT paper table in its own shape (the rows and columns the paper prints), every cell
+"paper / ours", only the rows this run has a counterpart for; the cells it has none for are counted in one line under
+their table. ``paper_vs_ours.csv`` holds every cell, run or not, one per row (``paper_cells``).
 
-A run stands in for one column of the paper's Table 1 (``report.paper_setting``, e.g. ViT-B/16 on CIFAR-100 — the
-setting of all the paper's ablations). Cells of other settings, and rows the run does not contain, say "not run at
-this scale". MACs are also given relative to the backbone, the only way a tiny model and ViT-B can be compared.
+The scales differ by orders of magnitude, so MACs also stand as a fraction of the backbone's full-depth MACs, the one
+way a tiny model and ViT-B can be compared.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Callable
 
 import pandas as pd
-import yaml
 
 from ..io import write_text
 from .claims import claims_section
+from .paper_cells import ABLATION_SETTING, ABLATION_TABLES, Cell, load_paper, paper_cells
 
-PAPER_FILE = Path(__file__).with_name("paper_lgvit.yaml")
-NOT_RUN = "not run at this scale"
-ABLATION_SETTING = {"backbone": "ViT-B/16", "dataset": "CIFAR-100"}  # every ablation of the paper (its §4.3)
-
-
-def load_paper() -> dict[str, Any]:
-    return yaml.safe_load(PAPER_FILE.read_text())
-
-
-def _key_of(table: str, method: str) -> dict[str, Any]:
-    """Our variant name → the paper's row key (names follow ``eebench.ablations``)."""
-    parts = method.split("-")
-    if table in ("table1", "table5"):
-        return {"method": method}
-    if table == "table2":
-        lph, gah, two = {"abl-mlp-normal": (False, False, False), "abl-mlp-two_stage": (False, False, True),
-                         "abl-gah_only-two_stage": (False, True, True),
-                         "abl-lgvit-two_stage": (True, True, True)}[method]
-        return {"lph": lph, "gah": gah, "two_stage": two}
-    if table == "table3":
-        return {"head": parts[1]}
-    if table == "table4":
-        return {"scheme": parts[2]}
-    if table == "table6":
-        return {"head": parts[1], "scheme": parts[2]}
-    if table == "table7":
-        return {"position_scheme": parts[2]}
-    return {}
+METHODS = {"sdn": "SDN", "pabee": "PABEE", "berxit": "BERxiT", "vit_ee": "ViT-EE", "pcee": "PCEE",
+           "lgvit": "Ours (LGViT)"}
+HEADS = {"mlp": "MLP", "conv": "Conv", "attention": "Attention", "lgvit": "Ours (LPH+GAH)"}
+SCHEMES = {"normal": "Normal", "weighted": "Weighted", "distillation": "Distillation", "alternating": "Alternating",
+           "two_stage": "Ours (two-stage)"}
+POSITIONS = {"shallow": "Shallow", "deep": "Deep", "middle": "Middle", "uniform": "Uniform (Ours)"}
+ACC, SPEEDUP = ("Acc. (%)", ("accuracy",)), ("Speed-up (×)", ("speedup",))
+PARAMS, MACS = ("#Params (M)", ("params_m",)), ("MACs (G)", ("macs_g",))
+METRIC_NAMES = {"params_m": "#params", "accuracy": "accuracy", "macs_g": "MACs", "speedup": "speed-up",
+                "latency_ms": "time", "latency_std_ms": "time spread"}
 
 
-def _matches(cell: dict, key: dict) -> bool:
-    return all(cell.get(k) == v for k, v in key.items())
+def _method(cell: Cell, ours) -> str:
+    name = cell.key["method"]
+    label = cell.key.get("backbone", "ViT-B/16") if name == "backbone" else METHODS.get(name, name)
+    return label + (f" ({cell.semantics})" if cell.semantics else "")
 
 
-def _fmt(metric: str, value: float, backbone_macs: float | None) -> str:
-    if metric == "accuracy":
-        return f"{value:.1f} %"
-    if metric == "speedup":
-        return f"{value:.2f}×"
-    if metric == "params_m":
-        return f"{value:.3g} M"
-    if metric == "macs_g":
-        rel = f" ({value / backbone_macs:.2f} of backbone)" if backbone_macs else ""
-        return f"{value:.4g} G{rel}"
-    if metric in ("latency_ms", "latency_std_ms"):
-        return f"{value:.2f} ms"
-    return f"{value:g}"
+def _mark(field: str) -> Callable[[Cell, pd.Series | None], str]:
+    return lambda cell, ours: "✓" if cell.key[field] else "×"
 
 
-def _ours(row: pd.Series, metric: str, backbone_macs: float | None, swin: bool = False) -> str | None:
-    spread = row.get("seeds", 2) > 1  # one seed has no spread to show
-    if metric == "accuracy":
-        std = f" ± {row['accuracy_std'] * 100:.1f}" if spread else ""
-        return f"{row['accuracy_mean'] * 100:.1f}{std} %"
-    if metric == "speedup":
-        std = f" ± {row['layer_speedup_std']:.2f}" if spread else ""
-        correct = f"{row['layer_speedup_mean']:.2f}{std}×"
-        if not swin:
-            return correct
-        # the paper's Swin speed-ups carry the official exit-layer off-by-one (spec methods §4.2): ours under the
-        # same convention first (like with like), the correct value beside it
-        coded = row.get("layer_speedup_as_coded_mean")
-        if coded is None or pd.isna(coded):
-            return f"{correct} (correct layers; the paper's as-coded value is not in this run's curves)"
-        std = f" ± {row['layer_speedup_as_coded_std']:.2f}" if spread else ""
-        return f"{coded:.2f}{std}× as coded (paper's convention); {correct} correct"
-    if metric == "params_m":
-        return f"{row['params'] / 1e6:.3g} M"
-    if metric == "macs_g":
-        return _fmt("macs_g", row["expected_macs_paper_mean"] / 1e9, backbone_macs)
-    if metric in ("latency_ms", "latency_std_ms"):
-        return f"{row[metric]:.3f} ms ({row['device']}, {row['dtype']}, {row['mode']})"
-    return None
+def _positions(cell: Cell, ours) -> str:
+    paper = "{" + ",".join(map(str, cell.key["positions"])) + "}"
+    return paper if ours is None else f"{paper} / {ours['Exiting position']}"
 
 
-def paper_vs_ours(plan, tables: dict[str, pd.DataFrame], path, scale: str) -> None:
+def _components(cell: Cell, ours=None) -> str:
+    on = [name for key, name in (("lph", "LPH"), ("gah", "GAH"), ("two_stage", "two-stage")) if cell.key[key]]
+    return "+".join(on) or "no LPH, GAH or two-stage"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A paper table as printed: its leading columns (header, the row's label) and value columns (header, the
+    paper's metrics one cell shows); ``name``: a row in a count of cells not run (default: its first column)."""
+    title: str
+    keys: tuple[tuple[str, Callable[[Cell, pd.Series | None], str]], ...]
+    columns: tuple[tuple[str, tuple[str, ...]], ...]
+    name: Callable[[Cell, pd.Series | None], str] | None = None
+
+
+SHAPES = {
+    "table1": Shape("methods", (("Method", _method),), (PARAMS, ACC, MACS, SPEEDUP)),
+    "table2": Shape("main components", (("LPH", _mark("lph")), ("GAH", _mark("gah")),
+                                        ("Two-stage training", _mark("two_stage"))), (ACC, SPEEDUP), _components),
+    "table3": Shape("exiting head architectures", (("Exiting head", lambda c, o: HEADS[c.key["head"]]),),
+                    (PARAMS, MACS, ACC, SPEEDUP)),
+    "table4": Shape("training schemes, LGViT's heads", (("Training scheme", lambda c, o: SCHEMES[c.key["scheme"]]),),
+                    (ACC, SPEEDUP)),
+    "table5": Shape("execution time", (("Method", _method),),
+                    (MACS, ACC, ("Execution time (ms)", ("latency_ms", "latency_std_ms")))),
+    "table6": Shape("exiting heads × training schemes", (("Exiting heads", lambda c, o: HEADS[c.key["head"]]),
+                                                         ("Training schemes", lambda c, o: SCHEMES[c.key["scheme"]])),
+                    (ACC, SPEEDUP), lambda c, o: f"{HEADS[c.key['head']]} + {SCHEMES[c.key['scheme']]}"),
+    "table7": Shape("exiting positions", (("Position scheme", lambda c, o: POSITIONS[c.key["position_scheme"]]),
+                                          ("Exiting position", _positions)), (ACC, SPEEDUP)),
+}
+
+
+def paper_vs_ours(plan, tables: dict[str, pd.DataFrame], path, scale: str, ablation_scale: str | None = None) -> None:
+    """Write ``path`` (markdown) and its CSV beside it. ``ablation_scale``: the ablation variants' scale where their
+    stages train otherwise than the main methods'."""
+    path = Path(path)
     paper = load_paper()
     setting = plan.config["report"].get("paper_setting") or {}
-    t1 = tables.get("table1")
-    our_backbone_macs = None
-    if t1 is not None and (t1["method"] == "backbone").any():
-        our_backbone_macs = float(t1.loc[t1["method"] == "backbone", "expected_macs_paper_mean"].iloc[0]) / 1e9
+    cells = paper_cells(plan, tables)
+    claims, claim_cells = claims_section(plan, tables)
+    tables_abl = f"the ablations (Tables {', '.join(t[5:] for t in ABLATION_TABLES)})"
+    abl = "" if not plan.ablation_seeds else (
+        f"; {tables_abl}: seeds {plan.ablation_seeds}" if ablation_scale in (None, scale) else
+        f"; {tables_abl}: {ablation_scale}, seeds {plan.ablation_seeds}")
     lines = ["# The LGViT paper's numbers beside ours", "",
+             "- Each cell: **paper / ours**, in the rows and columns the paper prints, for the rows this run has; "
+             "every cell, run or not, is in `paper_vs_ours.csv`.",
              f"- **Paper**: {paper['source']}; ImageNet-pretrained backbones fine-tuned 50–100 epochs on 3 GPUs, "
              "CIFAR-100 / Food-101 / ImageNet-1K at 224×224.",
-             f"- **Ours**: {scale}; seeds {plan.seeds} (ablations: {plan.ablation_seeds or '—'}); "
-             f"operating points as stated under each of our tables.",
-             f"- This run stands in for the paper's **{setting.get('backbone', '—')} / {setting.get('dataset', '—')}**"
+             f"- **Ours**: {scale}; seeds {plan.seeds}{abl}; operating points as stated under each of our tables. "
+             f"This run stands in for the paper's **{setting.get('backbone', '—')} / {setting.get('dataset', '—')}**"
              " setting" + (" (the setting of every ablation in the paper)." if setting == ABLATION_SETTING else "."),
-             "- The scales differ by orders of magnitude: compare trends and ratios, not values. MACs are also shown "
-             "relative to the backbone's full-depth MACs.", ""]
+             "- The scales differ by orders of magnitude: compare trends and ratios, not values. MACs in brackets: "
+             "the fraction of the backbone's full-depth MACs."]
     swin = setting.get("backbone") == "Swin-B"
     if swin:
-        lines += ["- Swin speed-ups: the paper's carry the official code's exit-layer off-by-one (an early exit is "
-                  "logged one block too early, spec methods §4.2); ours are shown under that same convention and "
-                  "with correct layers.", ""]
-    semantics = {m: plan.method(m).get("semantics", "official code") for m in plan.methods if m != "backbone"}
-    tagged = {m: v for m, v in semantics.items() if plan.method(m).get("recipe", m) in _with_variants(plan)}
-    if semantics:
-        lines += ["- Semantics of each Table 1 row (in brackets after our values): "
-                  + ", ".join(f"{m}: {v}" for m, v in semantics.items())
-                  + ". The paper's baseline rows come from the LGViT port (spec baselines §9); a baseline row that "
-                  "ran its original code's semantics is a different method from the paper's (baselines that exist "
-                  "in both are tagged after our values).", ""]
-    for name, spec in paper["tables"].items():
-        lines += [f"## {name.replace('table', 'Table ')}", "", "| cell | metric | paper | ours |", "|---|---|---|---|"]
-        ours_df = tables.get(name)
-        for cell in spec["cells"]:
-            ident = {k: v for k, v in cell.items() if not isinstance(v, (int, float)) or isinstance(v, bool)
-                     or k == "positions"}
-            label = ", ".join(f"{k}={v}" for k, v in ident.items())
-            in_setting = all(cell.get(k, ABLATION_SETTING.get(k)) == setting.get(k) for k in ("backbone", "dataset"))
-            row = None
-            if in_setting and ours_df is not None:
-                for _, r in _port_rows_first(plan, name, ours_df):
-                    if _matches(cell, _key_of(name, _paper_name(plan, name, r["method"]))):
-                        row = r
-                        break
-            paper_bb = _paper_backbone_macs(paper, cell)
-            for metric, value in cell.items():
-                if metric in ident:
-                    continue
-                ours = _ours(row, metric, our_backbone_macs, swin) if row is not None else None
-                if ours and name in ("table1", "table5") and row["method"] in tagged:
-                    ours += f" [{tagged[row['method']]}]"
-                lines.append(f"| {label} | {metric} | {_fmt(metric, value, paper_bb)} | {ours or NOT_RUN} |")
-        lines.append("")
-    lines += claims_section(plan, tables)  # EEformer's two headline claims (eebench.report.claims)
+        lines.append("- Swin speed-ups: the paper's carry the official code's exit-layer off-by-one (an early exit is "
+                     "logged one block too early, spec methods §4.2); ours follow that convention, the correct value "
+                     "in brackets.")
+    if any(c.semantics for c in cells):
+        lines.append("- A baseline marked (official code) ran its original code's semantics; the paper's baseline "
+                     "rows come from the LGViT port (spec baselines §9), so the two are different methods.")
+    lines.append("")
+    for name, shape in SHAPES.items():
+        title = shape.title + (f", {setting.get('backbone', '—')} on {setting.get('dataset', '—')}"
+                               if name == "table1" else "")
+        lines += [f"## Table {name[5:]}: {title}"] + _table(name, shape, [c for c in cells if c.table == name],
+                                                           tables.get(name), swin)
+    lines += claims
     write_text(path, "\n".join(lines))
+    records = [c.record() for c in cells + claim_cells]
+    write_text(path.with_suffix(".csv"), pd.DataFrame(records).to_csv(index=False))
 
 
-def _with_variants(plan) -> set[str]:
-    """Recipes that exist under more than one semantics (a baseline and its LGViT-port variant): their rows say which."""
-    from ..recipes import variant_names
+def _table(name: str, shape: Shape, cells: list[Cell], ours_df: pd.DataFrame | None, swin: bool) -> list[str]:
+    rows: dict[str, list[Cell]] = {}
+    for cell in cells:
+        rows.setdefault(cell.label, []).append(cell)
+    ours_rows = ours_df.set_index("method") if ours_df is not None else None
+    out = []
+    for row in rows.values():
+        if not any(c.ours is not None for c in row):
+            continue
+        ours = ours_rows.loc[next(c.our_row for c in row if c.our_row)] if ours_rows is not None else None
+        by_metric = {c.metric: c for c in row}
+        values = [_cell_text([by_metric.get(m) for m in metrics], swin) for _, metrics in shape.columns]
+        out.append("| " + " | ".join([fn(row[0], ours) for _, fn in shape.keys] + values) + " |")
+    if out:
+        headers = [h for h, _ in shape.keys] + [h for h, _ in shape.columns]
+        out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)] + out
+    notes = [f"Our times: {'; '.join(sorted({c.measured_on for c in cells if c.measured_on}))}; the paper's: an RTX "
+             "3090."] if any(c.measured_on for c in cells) else []
+    missing = [c for c in cells if c.ours is None]
+    if missing:
+        notes.append(f"{len(missing)} cells not run at this scale: {_missing_names(name, missing, cells)}.")
+    return out + ([""] if out and notes else []) + notes + [""]
 
-    return {base for base, _ in variant_names(plan.config.get("extra_recipe_dirs")).values()}
+
+def _cell_text(cells: list[Cell | None], swin: bool) -> str:
+    cell = cells[0]
+    if cell is None:
+        return "—"
+    if cell.metric == "latency_ms":
+        spread = cells[1]
+        paper = f"{cell.paper:.2f} ± {spread.paper:.2f}" if spread else f"{cell.paper:.2f}"
+        ours = "—" if cell.ours is None else f"{cell.ours:.2f}" + (
+            f" ± {spread.ours:.2f}" if spread and spread.ours is not None else "")
+        return f"{paper} / {ours}"
+    return f"{_paper_value(cell)} / {_our_value(cell, swin)}"
 
 
-def _paper_name(plan, table: str, method: str) -> str:
-    """Table 1 and 5 rows are named after the paper's methods: a variant (``sdn_port``) is its recipe's row."""
-    if table in ("table1", "table5") and method in plan.all_methods:
-        return plan.method(method).get("recipe", method)
-    return method
+def _paper_value(cell: Cell) -> str:
+    if cell.metric == "macs_g":
+        return f"{cell.paper:.2f}" + (f" ({cell.paper_vs_backbone:.2f})" if cell.paper_vs_backbone else "")
+    return {"accuracy": f"{cell.paper:.1f}", "speedup": f"{cell.paper:.2f}", "params_m": f"{cell.paper:g}"}.get(
+        cell.metric, f"{cell.paper:g}")
 
 
-def _port_rows_first(plan, table: str, df: pd.DataFrame):
-    """Where a run has a baseline both as the port ran it and as its original code does, the port's row stands
-    beside the paper's number (the paper's rows come from the port)."""
-    def rank(m):
-        return 0 if m in plan.all_methods and plan.method(m).get("semantics") == "LGViT port" else 1
-    return sorted(df.iterrows(), key=lambda ir: rank(ir[1]["method"]) if table in ("table1", "table5") else 0)
+def _our_value(cell: Cell, swin: bool) -> str:
+    if cell.ours is None:
+        return "—"
+    v, std = cell.ours, cell.ours_std
+    if cell.metric == "accuracy":
+        return f"{v:.1f}" + (f" ± {std:.1f}" if std is not None else "")
+    if cell.metric == "speedup":
+        text = f"{v:.2f}" + (f" ± {std:.2f}" if std is not None else "")
+        if swin:
+            text += f" ({cell.ours_correct:.2f})" if cell.ours_correct is not None else " (correct layers only)"
+        return text
+    if cell.metric == "macs_g":
+        return f"{v:.3g}" + (f" ({cell.ours_vs_backbone:.2f})" if cell.ours_vs_backbone else "")
+    return f"{v:.3g}"
 
 
-def _paper_backbone_macs(paper: dict, cell: dict) -> float | None:
-    bb, ds = cell.get("backbone", "ViT-B/16"), cell.get("dataset", "CIFAR-100")
-    for c in paper["tables"]["table1"]["cells"]:
-        if c["method"] == "backbone" and c["backbone"] == bb and c["dataset"] == ds:
-            return c.get("macs_g")
-    return None
+def _missing_names(name: str, missing: list[Cell], cells: list[Cell]) -> str:
+    """The cells of ``missing`` named compactly: Table 1 by setting (backbone on datasets, or the methods of a setting
+    run in part), the other tables by row (and metric where a row is run in part)."""
+    if name == "table1":
+        return _missing_settings(missing, cells)
+    total = {c.label for c in cells}
+    by_row: dict[str, list[str]] = {}
+    for c in missing:
+        by_row.setdefault(c.label, []).append(c.metric)
+    if set(by_row) == total and all(len(ms) == sum(c.label == row for c in cells) for row, ms in by_row.items()):
+        return "every row"
+    shape = SHAPES[name]
+    row_name = shape.name or shape.keys[0][1]
+    first = {c.label: c for c in reversed(cells)}
+    names = []
+    for row, metrics in by_row.items():
+        label = row_name(first[row], None)
+        whole = len(metrics) == sum(c.label == row for c in cells)
+        names.append(label if whole else f"{label} ({', '.join(METRIC_NAMES.get(m, m) for m in metrics)})")
+    return ", ".join(names)
+
+
+def _missing_settings(missing: list[Cell], cells: list[Cell]) -> str:
+    def methods(cs):  # setting → its methods, in the paper's order
+        out: dict[tuple[str, str], dict[str, None]] = {}
+        for c in cs:
+            out.setdefault((c.key["backbone"], c.key["dataset"]), {})[c.key["method"]] = None
+        return out
+
+    gone, every = methods(missing), methods(cells)
+    datasets = list(dict.fromkeys(ds for _, ds in every))
+    whole: dict[str, list[str]] = {}
+    partial = []
+    for (bb, ds), ms in gone.items():
+        rows_run_in_part = {c.key["method"] for c in cells if (c.key["backbone"], c.key["dataset"]) == (bb, ds)
+                            and c.ours is not None}
+        if rows_run_in_part:
+            partial.append(f"{bb} on {ds}: {', '.join(METHODS.get(m, m) for m in ms)}")
+        else:
+            whole.setdefault(bb, []).append(ds)
+    all_of = [bb for bb, dss in whole.items() if len(dss) == len(datasets)]
+    parts = [f"{bb} on {', '.join(dss)}" for bb, dss in whole.items() if bb not in all_of]
+    if all_of:
+        parts.append(f"{', '.join(all_of)} on every dataset")
+    return "; ".join(parts + partial)

@@ -57,7 +57,8 @@ def render_run(plan: Plan, out_dir: str | Path) -> dict[str, pd.DataFrame]:
         tables["fig4"] = figure4(plan.tables["fig4"], curves, costs, plan.config, out_dir, abl_scale)
     task = task_of(plan.config)
     if task is None:
-        paper_vs_ours(plan, tables, out_dir / "paper_vs_ours.md", scale)
+        paper_vs_ours(plan, tables, out_dir / "paper_vs_ours.md", scale, abl_scale)
     else:  # a text run: the NLP papers' numbers, not LGViT's
-        nlp_paper_vs_ours({task: tables["table1"]}, out_dir / "paper_vs_ours.md", scale)
+        nlp_paper_vs_ours({task: tables["table1"]}, out_dir / "paper_vs_ours.md", scale,
+                          {task: tables.get("costeff")})
     return tables

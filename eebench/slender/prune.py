@@ -162,3 +162,15 @@ def apply_shape(model, shape: dict[str, Any], where: str = "the checkpoint") -> 
             layer.attention.self.kept_heads = list(kept)
     if shape.get("rank") is not None:
         factorise_embedding(model, shape["rank"])
+
+
+class SlenderShape:
+    """A width-pruned BERT's shape as its checkpoint records it (``slender_shape``, ``eebench.checkpoint_shape``)."""
+
+    def record(self, model) -> dict[str, Any] | None:
+        if getattr(model.backbone, "family", None) != "bert" or not is_pruned(model):
+            return None
+        return shape_of(model)
+
+    def apply(self, model, value: dict[str, Any], where: str) -> None:
+        apply_shape(model, value, where)

@@ -24,11 +24,11 @@ from ..device import autocast, effective_precision, resolve_device, to_device
 from ..errors import fail
 from ..io import save_torch
 from ..provenance import provenance
-from ..training import loop
-from ..training.loop import (adamw, attach_teacher, linear_schedule, load_init, resume_file, seed_everything,
-                             slender_record, spec_hash)
+from ..checkpoint_shape import shape_record
 from ..training.losses import build_loss
 from ..training.monitor import TrainingMonitor
+from ..training.optim import adamw, linear_schedule
+from ..training.start import attach_teacher, load_init, resume_file, seed_everything, spec_hash
 from . import resume
 from .presets import resolve_target
 from .prune import blocks, dims, factorise_embedding, embedding_rank, prune_ffn, prune_heads
@@ -49,6 +49,11 @@ def prune_event(model, event, scores) -> None:
         factorise_embedding(model, event.rank)
 
 
+def batches(data, backbone, batch_size: int, generator: torch.Generator):
+    """One epoch of training batches (module level, so tests can kill the stage at a given batch)."""
+    return data.train_batches(backbone, batch_size, generator)
+
+
 def period_optimizer(model, sched: PruneSchedule, events_done: int, stage: dict[str, Any]):
     """The AdamW and LR schedule that train after ``events_done`` events (``PruneSchedule.period``)."""
     lr, length, warmup = sched.period(events_done)
@@ -56,9 +61,11 @@ def period_optimizer(model, sched: PruneSchedule, events_done: int, stage: dict[
     return opt, linear_schedule(opt, length, warmup_steps=warmup, first_step_zero=True)
 
 
-def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher=None, logits_out=None,
-                        eval_batch_size: int = 256, epochs_csv=None, started: float | None = None,
-                        keep_resume: bool = False):
+def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, progress: bool | None = None,
+                        logits_out=None, eval_batch_size: int = 256, epochs_csv=None, tensorboard_dir=None,
+                        started: float | None = None, teacher=None, keep_resume: bool = False):
+    """The runner of ``slenderise:`` stages (``eebench.training.runners``); the arguments are ``train_stage``'s
+    (``progress``: this stage prints one line per pruning event, no bar)."""
     import os
 
     out = Path(out)
@@ -109,7 +116,7 @@ def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher
             fn.load_state_dict(saved)
         opt.load_state_dict(state["optimizer"])
         lr_sched.load_state_dict(state["scheduler"])
-    monitor = TrainingMonitor(epochs_csv, None, rows=state["log"] if state else [], started=started)
+    monitor = TrainingMonitor(epochs_csv, tensorboard_dir, rows=state["log"] if state else [], started=started)
     step = state["step"] if state else 0
 
     def save(epoch: int, batch: int | None = None, epoch_generator=None, sums=(0.0, 0)) -> None:
@@ -141,11 +148,11 @@ def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher
         if mid_epoch:
             epoch_generator, first = mid_epoch["epoch_generator"], mid_epoch["batch"]
             total, seen = mid_epoch["sums"]
-            epoch_batches = resume.replay_epoch(lambda: loop.batches(data, model.backbone, bs, gen), gen, mid_epoch)
+            epoch_batches = resume.replay_epoch(lambda: batches(data, model.backbone, bs, gen), gen, mid_epoch)
             mid_epoch = None
         else:
             epoch_generator, first, total, seen = gen.get_state(), 0, 0.0, 0
-            epoch_batches = loop.batches(data, model.backbone, bs, gen)
+            epoch_batches = batches(data, model.backbone, bs, gen)
         for trained, (x, y) in enumerate(epoch_batches, start=first):
             if pending and pending[0].step <= step:
                 while pending and pending[0].step <= step:
@@ -185,7 +192,7 @@ def train_slender_stage(job: dict[str, Any], out: str | Path, init=None, teacher
                                                                              info["row_accuracy"])), flush=True)
     timing = monitor.report_timing()
     save_torch(out, {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "job": job, "log": monitor.rows,
-                     "spec_hash": key, **slender_record(model),
+                     "spec_hash": key, **shape_record(model),
                      "slenderise": {"target": target, "prune_step": sched.prune_step, "events": done,
                                     "prune_rate": opts.get("prune_rate", "auto"), "taylor_samples": taylor_size},
                      "provenance": provenance(device=str(device), seed=job["seed"],

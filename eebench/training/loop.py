@@ -7,8 +7,6 @@ Per-epoch records and job timings: ``monitor``; several processes (DDP under tor
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from pathlib import Path
@@ -19,6 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..build import build_model
+from ..checkpoint_shape import shape_record
 from ..device import autocast, effective_precision, resolve_device, to_device
 from ..data import load_dataset
 from ..errors import fail
@@ -28,21 +27,14 @@ from ..provenance import provenance
 from . import distributed as dist
 from .losses import build_loss, task_loss
 from .monitor import TrainingMonitor
+from .optim import adamw, linear_schedule  # noqa: F401  (loop.adamw: the optimiser every stage runner builds)
+from .runners import runner_for
+from .start import attach_teacher, load_init, resume_file, seed_everything, spec_hash  # noqa: F401  (loop.resume_file)
 
 
 def batches(data, backbone, batch_size: int, generator: torch.Generator):
     """One epoch of training batches for ``backbone`` (module level, so tests can simulate a kill mid-run)."""
     return data.train_batches(backbone, batch_size, generator)
-
-
-def resume_file(out: str | Path) -> Path:
-    """The per-epoch resume state of the stage whose checkpoint is ``out``."""
-    out = Path(out)
-    return out.with_name(out.name + ".resume")
-
-
-def spec_hash(spec: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def trainable_parameters(model, loss, train: str, keep_grads: bool = False):
@@ -63,77 +55,11 @@ def trainable_parameters(model, loss, train: str, keep_grads: bool = False):
     return params + list(loss.parameters())
 
 
-def load_init(model, path) -> None:
-    """Start from a previous stage — of this method, or of another one whose model lacks some of these heads (e.g.
-    DeeBERT's stage 2 on the fine-tuned backbone): heads absent from the checkpoint keep their fresh init. A
-    width-pruned checkpoint first rebuilds its recorded shape (COST-EFF's recovery stages)."""
-    from ..build import apply_recorded_shape
-
-    ckpt = load_torch(path)
-    apply_recorded_shape(model, ckpt, f"checkpoint {path}")
-    missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)
-    backbone_missing = [k for k in missing if k.startswith("backbone.")]
-    if unexpected or backbone_missing:
-        raise fail(f"checkpoint {path} does not fit this model ({len(backbone_missing)} backbone weights missing, "
-                   f"{len(unexpected)} unexpected)", "init a stage only from a stage of the same backbone")
-
-
-def linear_schedule(optimizer, total_steps: int, warmup_ratio: float = 0.0, warmup_steps: int | None = None,
-                    first_step_zero: bool = False):
-    """Linear warm-up, then linear decay to 0 at ``total_steps``. ``first_step_zero``: HF's
-    get_linear_schedule_with_warmup, whose warm-up starts at LR 0 (COST-EFF's pruning periods); otherwise the first
-    step already trains at 1/warmup of the LR."""
-    warmup = int(total_steps * warmup_ratio) if warmup_steps is None else warmup_steps
-    start = 0 if first_step_zero else 1
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + start) / max(warmup, 1)
-        return max(0.0, (total_steps - step) / max(total_steps - warmup, 1))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def adamw(params, lr: float, weight_decay: float = 0.0, no_decay=None):
-    """AdamW with HF Trainer's β and ε, as one fused kernel: the same update as the per-tensor loop, without its
-    ~6 small ops per parameter tensor per step (on CPU, MiniLM-L6's optimiser step drops from ~100 ms to ~12 ms).
-    ``params``: parameters, or (name, parameter) pairs. ``no_decay``: name substrings whose parameters get no weight
-    decay, in a second parameter group (BERT's ``[bias, LayerNorm.weight]``, as COST-EFF's official code groups them;
-    needs the names); None keeps one group, so every other method's optimiser is unchanged."""
-    items = list(params)
-    named = [item for item in items if isinstance(item, tuple)]
-    params = [item[1] if isinstance(item, tuple) else item for item in items]
-    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
-    groups = params
-    if no_decay is not None:
-        if not isinstance(no_decay, (list, tuple)) or not all(isinstance(s, str) and s for s in no_decay):
-            raise fail(f"stage option no_decay={no_decay!r} is not a list of parameter-name parts",
-                       "write e.g. no_decay: [bias, LayerNorm.weight]")
-        if len(named) != len(items):
-            raise ValueError("adamw(no_decay=...) needs (name, parameter) pairs")
-        skip = [any(s in n for s in no_decay) for n, _ in named]
-        groups = [g for g in ({"params": [p for p, k in zip(params, skip) if not k], "weight_decay": weight_decay},
-                              {"params": [p for p, k in zip(params, skip) if k], "weight_decay": 0.0}) if g["params"]]
-    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.999), eps=1e-8,
-                             fused=fused or None)
-
-
 def named_trainable(model, loss, params) -> list:
     """``params`` (trainable_parameters' list) as (name, parameter) pairs, the loss's own prefixed ``loss.``."""
     names = {id(p): n for n, p in model.named_parameters()}
     names.update({id(p): f"loss.{n}" for n, p in loss.named_parameters()})
     return [(names[id(p)], p) for p in params]
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    import random
-
-    import numpy as np
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
 
 
 FROZEN_BACKBONE_MODES = ("train", "eval")
@@ -176,22 +102,6 @@ class TrainStep(nn.Module):
         return self.loss_fn(out, y), out.stacked().detach()
 
 
-def attach_teacher(loss_fn, teacher, device):
-    """Losses that distil from another stage's model (COST-EFF) get it, loaded from the checkpoint ``teacher`` (or
-    already loaded), frozen. Returns the teacher model (None where the loss needs none)."""
-    if not getattr(loss_fn, "needs_teacher_model", False):
-        return None
-    if not teacher:
-        raise fail(f"loss {loss_fn.name!r} distils from a teacher, but the stage names none",
-                   "add teacher: <stage> (or <method>:<stage>) to the stage in the recipe")
-    if isinstance(teacher, (str, Path)):
-        from ..build import load_model
-
-        teacher = load_model(teacher).to(device)
-    loss_fn.attach_teacher(teacher)
-    return teacher
-
-
 # The per-row score of COST-EFF's selection (``do_eval_layer`` in the official code) where it is not the task's score:
 # MRPC and QQP average F1 alone there, not the GLUE mean of F1 and accuracy.
 SELECTION_PART = {"f1_accuracy": "f1"}
@@ -209,15 +119,6 @@ def mean_row_score(model, data, batch_size: int, precision) -> float:
     return float(sum(metric.evaluate(row.argmax(-1).numpy(), labels.numpy())[part] for row in logits) / len(logits))
 
 
-def slender_record(model) -> dict[str, Any]:
-    """What a checkpoint of a width-pruned model adds: its shape, so loading rebuilds it."""
-    from ..slender.prune import is_pruned, shape_of
-
-    if getattr(model.backbone, "family", None) != "bert" or not is_pruned(model):
-        return {}
-    return {"slender_shape": shape_of(model)}
-
-
 def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = None, progress: bool | None = None,
                 logits_out: str | Path | None = None, eval_batch_size: int = 256, epochs_csv: str | Path | None = None,
                 tensorboard_dir: str | Path | None = None, started: float | None = None,
@@ -226,19 +127,18 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
     with ``logits_out`` also evaluate the trained model once into its exit-logit cache (same process, no reload).
     Under torchrun every rank runs this; see ``distributed`` for what keeps it equal to one process. ``started``: when
     this stage's startup began (default: the process start; a process training several stages passes its own).
-    ``teacher``: the checkpoint a distillation loss reads (a stage's ``teacher:``). A stage with ``slenderise:``
-    is COST-EFF's pruning run (``eebench.slender.train``).
+    ``teacher``: the checkpoint a distillation loss reads (a stage's ``teacher:``). A stage of another kind (e.g.
+    ``slenderise:``, COST-EFF's pruning run) is trained by that kind's runner (``runners``).
     ``keep_resume``: leave the resume file of the finished stage (a process training several stages removes them when
     all are done, so a killed process does not retrain the stages it had finished: the scheduler deletes their
     checkpoints, the rerun only re-evaluates them)."""
     out = Path(out)
     stage, method = job["stage"], job["method"]
-    if stage.get("slenderise"):
-        from ..slender.train import train_slender_stage
-
-        return train_slender_stage(job, out, init=init, teacher=teacher, logits_out=logits_out,
-                                   eval_batch_size=eval_batch_size, epochs_csv=epochs_csv, started=started,
-                                   keep_resume=keep_resume)
+    runner = runner_for(stage)
+    if runner is not None:
+        return runner(job, out, init=init, progress=progress, logits_out=logits_out, eval_batch_size=eval_batch_size,
+                      epochs_csv=epochs_csv, tensorboard_dir=tensorboard_dir, started=started, teacher=teacher,
+                      keep_resume=keep_resume)
     select = stage.get("select")
     if select not in (None, "best_mean_row"):
         raise fail(f"stage option select={select!r} is not valid", "use best_mean_row or leave it out")
@@ -356,7 +256,7 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
     timing = monitor.report_timing()
     if dist.is_main():
         save_torch(out, {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "job": job, "log": log,
-                         "spec_hash": key, **slender_record(model),
+                         "spec_hash": key, **shape_record(model),
                          **({"selected_epoch": best["epoch"]} if best else {}),
                          "provenance": provenance(device=str(device), seed=job["seed"],
                                                   precision=precision, timing=timing,
