@@ -521,10 +521,13 @@ def cmd_board_list(args) -> None:
 def cmd_board_make(args) -> None:
     from .leaderboard.boards import make_board
 
+    from .leaderboard.site import write_site
+
     rc = make_board(args.name, args.cores, args.profile, args.snakemake_args)
     if rc:
         raise fail(f"snakemake exited with code {rc}",
                    "see its log above (results/<run>/logs/); the board was not built")
+    print(f"site: {write_site()}")
 
 
 BOARD_HELP = """Reference boards: a config plus its committed results under leaderboards/<board>/ (registry:

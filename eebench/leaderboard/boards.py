@@ -289,7 +289,8 @@ def write_pareto(plan, store: pd.DataFrame, path: Path) -> None:
 def make_board(name: str, cores: str = "all", profile: str | None = None, snakemake_args: list[str] | None = None,
                configfile: str | Path | None = None) -> int:
     """Run the board's config through Snakemake here (what is cached is reused; nothing cached: from scratch), then
-    build the board and the site. Returns Snakemake's exit code (the board is built only on 0)."""
+    build the board (the caller rewrites the site, which reads boards). Returns Snakemake's exit code (the board is
+    built only on 0)."""
     cfg_path = _configfile(name, configfile)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
     cmd += ["--profile", profile] if profile else ["--cores", str(cores)]
@@ -302,9 +303,6 @@ def make_board(name: str, cores: str = "all", profile: str | None = None, snakem
     if rc:
         return rc
     build_board(name, cfg_path, ".")
-    from .site import write_site
-
-    write_site()
     return 0
 
 
