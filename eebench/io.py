@@ -82,6 +82,34 @@ def atomic_path(path: str | os.PathLike):
         yield tmp
 
 
+@contextmanager
+def atomic_folder(path):
+    """Yield a temporary folder beside ``path``; rename it to ``path`` only if the block succeeds, so a folder of
+    files that belong together (a feature cache) is there whole or not at all. Where another process renamed its
+    own copy into place first, that one is kept."""
+    import shutil
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as err:
+        raise write_failed(path, err) from err
+    try:
+        try:
+            yield tmp
+        except OSError as err:
+            raise write_failed(path, err) from err
+        os.chmod(tmp, 0o777 & ~_umask())
+        try:
+            os.rename(tmp, path)
+        except OSError as err:
+            if not path.is_dir():
+                raise write_failed(path, err) from err
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _umask() -> int:
     """The process umask (reading it means setting it; set straight back)."""
     mask = os.umask(0o022)
