@@ -109,7 +109,7 @@ def test_joint_trains_only_the_new_head_and_ranks_it_on_the_board(world, joint):
     # the difference is the two areas of the merged board, each recomputed on all samples
     assert paired["diff"].iloc[0] == pytest.approx(board.loc["gated", "area_mean"] - board.loc["pabee", "area_mean"])
     assert "95 % paired bootstrap CI" in joint and f"wrote {Path('reports/tb-vs-gated')}/leaderboard.md" in joint
-    assert "compare gated in run tb-vs-gated (joint protocol)" in joint
+    assert "compare gated in run tb-vs-gated: backbone bert_tiny_test" in joint and "protocol joint" in joint
 
 
 def test_validate_refuses_a_board_of_another_protocol_in_one_line(world, joint, capfd, tmp_path):

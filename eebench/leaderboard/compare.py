@@ -173,14 +173,14 @@ def snakemake_command(targets: list[str], configfile: str | Path, profile: str |
 
 def describe(plan, head: str, protocol: str, out: Path) -> str:
     m = plan.method(head)
-    frozen = ""
+    how = "the heads fine-tuned with the backbone"
     if protocol == "frozen":
         ref = plan.init_stage(head, m["stages"][0]["name"])
-        frozen = f": the heads alone, on the fine-tuned backbone {plan.checkpoint_of(ref, '<s>')} held frozen"
-    return (f"compare {head} in run {plan.run} ({protocol} protocol{frozen}); backbone "
-            f"{plan.config['backbone']['name']} (checkpoint {plan.config['backbone'].get('pretrained', True)}), exits "
-            f"{m['exit_layers']}, stages {[s['name'] for s in m['stages']]}, policy {m['policy']['name']} sweep "
-            f"{m['policy'].get('sweep')}, MACs {plan.config['report']['macs_convention']}, seeds {plan.seeds}; "
+        how = f"the heads alone, on the fine-tuned backbone {plan.checkpoint_of(ref, '<s>')} held frozen"
+    return (f"compare {head} in run {plan.run}: backbone {plan.config['backbone']['name']} (checkpoint "
+            f"{plan.config['backbone'].get('pretrained', True)}), exits {m['exit_layers']}, stages "
+            f"{[s['name'] for s in m['stages']]}, policy {m['policy']['name']} sweep {m['policy'].get('sweep')}, "
+            f"MACs {plan.config['report']['macs_convention']}, seeds {plan.seeds}, protocol {protocol} ({how}); "
             f"config {out}")
 
 
