@@ -533,11 +533,12 @@ Outputs (--board): reports/<board run>-vs-<head>[-frozen]/ holds leaderboard.md|
 highlighted, unpaired 95 % bootstrap intervals of the area), paired.md|csv (the head's area minus every entry's,
 with its 95 % paired bootstrap interval and whether it is significant) and the merged store (store.parquet|csv).
 
-Time, on 2 CPU cores: digits in minutes; sst2-minilm frozen: the backbone's fine-tune once if your run of the board
-has none (about as long as the board's backbone row, ~30 min), one forward pass over the 67k phrases (minutes),
-then seconds per epoch; sst2-minilm joint: one fine-tuning of MiniLM-L6 with exits (about as long as the board's
-backbone row). The issue's targets, as ratios to ../shared/bench/calibrate.py: digits <= 20x, frozen on
-sst2-minilm <= 20x, joint on sst2-minilm <= 150x."""
+Time, on 2 CPU cores (measured here, another job beside it): digits, seconds per job; sst2-minilm frozen: the
+backbone's fine-tune once if your run of the board has none (~32 min, as the board's backbone row), the block
+outputs once (~310 phrases/s in bf16 on one core: ~3.6 min for the 67,349 phrases, 3.4 GB), then ~25 s per epoch;
+later heads on the same backbone skip both. sst2-minilm joint: one fine-tuning of MiniLM-L6 with exits, as long as
+the board's one-stage methods (SDN 15 min, PABEE 24 min). The issue's targets, as ratios to
+../shared/bench/calibrate.py (4.6 s here): digits <= 20x, frozen on sst2-minilm <= 20x, joint <= 150x."""
 COMPARE_EXAMPLES = """\
 examples:
   eebench new-head gated && eebench check-head gated --plugin my_heads/gated.py

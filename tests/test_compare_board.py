@@ -204,3 +204,46 @@ def test_reproduce_prints_zero_deltas_on_the_boards_machine(world, capfd):
     pd.testing.assert_frame_equal(mine[cols].reset_index(drop=True),
                                   theirs[theirs["method"] == "pabee"][cols].reset_index(drop=True), check_dtype=False,
                                   check_exact=True)
+
+
+def spec_without_run(job: dict) -> dict:
+    return {k: v for k, v in job.items() if k != "run"}
+
+
+@pytest.mark.parametrize("configfile", ["sst2.yaml", "glue_minilm.yaml", "default.yaml"])
+def test_derived_runs_train_the_boards_job_specs(configfile):
+    """What `reproduce` re-trains and what a frozen comparison's backbone is trained with are the board's own job
+    specs, stage for stage (only the run's name differs), in every cell of a grid board: per-task overrides
+    (method_overrides), a cell's own methods (glue-minilm's STS-B), and what a method starts or distils from
+    (DeeBERT's backbone, COST-EFF's teacher) included. Checked on the shipped boards' configs, without training."""
+    import copy
+    from types import SimpleNamespace
+
+    from eebench.leaderboard.compare import derived_config, head_method
+    from eebench.leaderboard.reproduce import reproduce_config
+    from eebench.plan import Plan, expand_grid, read_config, validate_config
+
+    config = read_config(REPO / "config" / configfile)
+    board = SimpleNamespace(config=config, name=configfile)
+    plans = {r: Plan(c) for r, c in expand_grid(validate_config(copy.deepcopy(config))).items()}
+    head = {**head_method("fro", None, None, [], "frozen"), "heads": {"type": "mlp"}}  # a built-in head stands in
+    frozen = derived_config(config, "x", {"fro": head})
+    checked = 0
+    for run, plan in plans.items():
+        cell = run.split("/", 1)[1] if config.get("grid") else None
+        for method in plan.methods:
+            cfg = reproduce_config(board, method, cell)
+            (mine,) = [Plan(c) for c in expand_grid(validate_config(copy.deepcopy(cfg))).values()]
+            assert list(mine.methods) == [method]
+            for m in mine.all_methods:  # the entry and what it starts or distils from
+                for st in mine.method(m)["stages"]:
+                    for seed in plan.seeds:
+                        assert spec_without_run(mine.train_job(m, seed, st["name"])) == \
+                            spec_without_run(plan.train_job(m, seed, st["name"])), (run, method, m, st["name"])
+                        checked += 1
+        if "backbone" in plan.all_methods:
+            cmp = Plan(expand_grid(validate_config(copy.deepcopy(frozen)))[f"x/{cell}" if cell else "x"])
+            owner = plan.stage_owner("backbone", "finetune")
+            assert spec_without_run(cmp.train_job("backbone", plan.seeds[0], "finetune")) == \
+                spec_without_run(plan.train_job(owner[0], plan.seeds[0], owner[1]))
+    assert checked

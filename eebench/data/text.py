@@ -102,6 +102,7 @@ class TextSource:
         self.train, self.test = train, test
         self.num_classes, self.description, self.metric = num_classes, description, metric
         self.max_seq_length, self.bucket, self.cache_dir = max_seq_length, bucket, cache_dir
+        self._memo: dict[int, tuple] = {}
 
     @property
     def train_size(self) -> int:
@@ -113,8 +114,14 @@ class TextSource:
                        "pick a text backbone (bert_base_uncased, minilm_l6, bert_tiny_test)")
 
     def _encoded(self, backbone, split: TextSplit):
+        """The split tokenised for ``backbone``: read from the token cache once, then kept for this backbone (a batch
+        of given samples looks them up; re-reading the cache file per batch would cost more than the batch)."""
         self._check(backbone)
-        return tokenize(split, backbone, self.max_seq_length, self.cache_dir)
+        held = self._memo.get(id(split))
+        if held is None or held[0] is not backbone:
+            held = (backbone, tokenize(split, backbone, self.max_seq_length, self.cache_dir))
+            self._memo[id(split)] = held
+        return held[1]
 
     def train_batches(self, backbone, batch_size: int, generator: torch.Generator) -> Iterable:
         for idx in self.train_order(backbone, batch_size, generator):
