@@ -707,7 +707,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--protocol", choices=["joint", "frozen"], default="joint",
                    help="joint (default): the heads fine-tuned together with the backbone from the pretrained "
                         "weights; frozen: the heads alone, on the fine-tuned backbone held frozen")
-    s.add_argument("--task", help="a grid board's one task to compare on (e.g. cola of glue-minilm; default: all)")
+    s.add_argument("--task", help="a grid board's one task to compare on (e.g. mrpc of glue-minilm; default: every "
+                                  "task; STS-B is a regression, where the template's confidence rule does not apply)")
     s.add_argument("--scheme", help="joint protocol: training scheme (normal, weighted, distillation, alternating, "
                                     "two_stage)")
     s.add_argument("--policy", help="exit policy, with the sweep grid of the baseline recipe that uses it")

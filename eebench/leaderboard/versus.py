@@ -37,13 +37,21 @@ def rank_against_board(board, board_run: str, plan, head: str, protocol: str) ->
     accuracy = set(swept["metric"]) == {"accuracy"}
     samples = head_samples(plan, head) if accuracy and opts["bootstrap"] else None
     res = leaderboard(merged, opts, samples)
-    keep_board_intervals(res["board"], board.cells.get(board_run), head)
+    keep_board_intervals(res["board"], cell_folder(board, board_run), head)
     title = f"{board.name} board ({board_run}) + {head} ({protocol})"
     write_leaderboard(res, merged, opts, out, title)
     rows = paired_rows(board, board_run, plan, head, merged, opts) if accuracy else []
     write_paired(rows, out, head, swept["metric"].iloc[0], opts, accuracy)
     print_summary(res["board"], rows, head, out, accuracy, swept["metric"].iloc[0])
     return {"paired": rows, "out": out}
+
+
+def cell_folder(board, run: str) -> Path | None:
+    """A board run's folder (``Board.cells``: a path, or one relative to the board's folder)."""
+    cell = board.cells.get(run)
+    if cell is None:
+        return None
+    return Path(cell) if Path(cell).is_dir() else Path(board.root) / cell
 
 
 def head_samples(plan, head: str) -> dict:
@@ -57,7 +65,7 @@ def head_samples(plan, head: str) -> dict:
 
 def keep_board_intervals(table: pd.DataFrame, cell: Path | None, head: str) -> None:
     """The board entries' unpaired intervals as the board computed them (its committed ``leaderboard.csv``)."""
-    csv = Path(cell) / "leaderboard.csv" if cell is not None else None
+    csv = cell / "leaderboard.csv" if cell is not None else None
     if csv is None or not csv.is_file():
         return
     committed = pd.read_csv(csv).set_index("method")
