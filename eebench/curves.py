@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 import torch
@@ -13,7 +13,7 @@ from .measure.macs import CONVENTIONS, class_polys, cumulative_macs, text_period
 from .measure.speedup import expected_macs, layer_speedup
 from .metrics import get_metric
 from .policies import policy_for_rows
-from .policies.base import decide_at
+from .policies.base import Decision, decide_at
 
 
 def sweep_points(policy: dict[str, Any]) -> list[dict[str, Any]]:
@@ -63,6 +63,20 @@ def backbone_macs(costs: dict[str, Any], convention: str, lengths: torch.Tensor)
     return out
 
 
+def sweep_decisions(cache: dict[str, Any], policy: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Decision]]:
+    """Each sweep point of ``policy`` with the per-sample decision it makes on a logit cache: what an operating
+    curve averages, and what the leaderboard's per-sample records (bootstrap, paired tests) keep sample by sample."""
+    logits = cache["logits"]
+    single = logits.shape[0] == 1  # no exits: every policy answers with the final classifier
+    for point in sweep_points(policy)[:1] if single else sweep_points(policy):
+        if single and logits.shape[-1] == 1:  # a regression backbone without exits: its one output, no exit rule
+            decision = decide_at(logits, torch.zeros(logits.shape[1], dtype=torch.long), regression=True)
+        else:
+            decision = policy_for_rows(policy["name"], {**policy.get("params", {}), **point},
+                                       cache["row_layers"]).decide(logits, **cache.get("extra", {}))
+        yield point, decision
+
+
 def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[str, Any]) -> pd.DataFrame:
     """One row per sweep point. ``accuracy`` is top-1 accuracy; ``score`` is the task's metric (``metric`` names it:
     accuracy for images, MCC for CoLA, …), which operating points, AUCs and tables read. Text adds ``*_real``
@@ -83,14 +97,8 @@ def operating_curve(cache: dict[str, Any], policy: dict[str, Any], costs: dict[s
     # COST-EFF's own count (torch.profiler FLOPs at 128 padded tokens), where the costs carry it
     profiled = (torch.tensor(costs["profiler_flops"]["cumulative"], dtype=torch.float64)
                 if "profiler_flops" in costs else None)
-    single = logits.shape[0] == 1  # no exits: every policy answers with the final classifier
     rows = []
-    for point in sweep_points(policy)[:1] if single else sweep_points(policy):
-        if single and logits.shape[-1] == 1:  # a regression backbone without exits: its one output, no exit rule
-            decision = decide_at(logits, torch.zeros(logits.shape[1], dtype=torch.long), regression=True)
-        else:
-            decision = policy_for_rows(policy["name"], {**policy.get("params", {}), **point},
-                                       cache["row_layers"]).decide(logits, **cache.get("extra", {}))
+    for point, decision in sweep_decisions(cache, policy):
         executed = logged[decision.compute_index]
         row = {"policy": policy["name"], **{f"param_{k}": v for k, v in point.items()},
                "accuracy": (float((decision.prediction == labels).double().mean()) if not labels.is_floating_point()

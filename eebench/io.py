@@ -83,10 +83,10 @@ def atomic_path(path: str | os.PathLike):
 
 
 @contextmanager
-def atomic_folder(path):
-    """Yield a temporary folder beside ``path``; rename it to ``path`` only if the block succeeds, so a folder of
-    files that belong together (a feature cache) is there whole or not at all. Where another process renamed its
-    own copy into place first, that one is kept."""
+def atomic_dir(path: str | os.PathLike):
+    """Yield a new empty folder beside ``path``; when the block succeeds it takes ``path``'s place (a previous folder
+    there is moved aside, then removed), so a reader finds the previous folder or the whole new one, never a half
+    written one. A failure removes the new folder and leaves the previous one as it was."""
     import shutil
 
     path = Path(path)
@@ -99,15 +99,30 @@ def atomic_folder(path):
         try:
             yield tmp
         except OSError as err:
-            raise write_failed(path, err) from err
-        os.chmod(tmp, 0o777 & ~_umask())
+            raise write_failed(err.filename or path, err) from err
+        old = path.with_name(f".{path.name}.{os.getpid()}.old")
         try:
-            os.rename(tmp, path)
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
+            if path.exists():
+                os.replace(path, old)
+            try:
+                os.replace(tmp, path)
+            except OSError:
+                if old.exists():
+                    os.replace(old, path)
+                raise
         except OSError as err:
-            if not path.is_dir():
-                raise write_failed(path, err) from err
+            raise write_failed(path, err) from err
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def copy_file(src, dst) -> None:
+    """``src``'s bytes to ``dst``, atomically."""
+    data = Path(src).read_bytes()
+    with atomic_path(dst) as tmp:
+        tmp.write_bytes(data)
 
 
 def _umask() -> int:

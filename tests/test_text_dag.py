@@ -1,5 +1,6 @@
 """config/text_ci.yaml through the real Snakemake DAG: a tiny random BERT on an SST-2 slice, every NLP method, to
 Table 1 with its text cost columns (real-length MACs and FLOPs beside the padded convention) and Table 5."""
+import json
 import shutil
 import subprocess
 import sys
@@ -50,8 +51,6 @@ def test_text_ci_config_runs_to_table1(tmp_path):
     assert (report / "table5_breakdown.md").exists()
     # COST-EFF: the TA is one job for both presets; each preset's pruned checkpoint records its shape and events;
     # its costs are counted on that checkpoint; its table and the Pareto figure are rendered
-    import json
-
     import torch
 
     results = tmp_path / "results" / "text_ci"
@@ -73,6 +72,31 @@ def test_text_ci_config_runs_to_table1(tmp_path):
     assert "Teacher (the retention denominator): backbone_costeff:finetune: batch 32" in costeff_md
     assert "Text batches: training batches are length-bucketed" in table
     assert "PCEE-BERT: no dev-set checkpoint selection" in table
+    # the tiny board of this run (what `eebench board build` commits for sst2-minilm, at CI size)
+    from eebench.cli import main
+    from eebench.leaderboard.boards import load_board
+
+    assert main(["board", "build", "text-ci", "--configfile", str(tmp_path / "text.yaml"), "--results-root",
+                 str(tmp_path), "--out", str(tmp_path / "board")]) == 0
+    board = load_board(tmp_path / "board")
+    cell = board.cells["text_ci"]
+    for f in ["store.csv", "samples.npz", "entries.csv", "leaderboard.html", "table1.md", "table5.md", "costeff.md",
+              "fig1_tradeoff.png", "pareto.png"]:
+        assert (cell / f).is_file(), f
+    samples, store = board.samples("text_ci"), board.store("text_ci")
+    assert samples.lengths is not None and samples.n == 64 and len(samples.keys) == len(store)
+    for method in ["backbone", "pabee", "berxit", "cost_eff_8x"]:
+        curve = pd.read_csv(results / "curves" / method / "seed0.csv")
+        for e, (_, point) in zip(samples.entries(method, 0), curve.iterrows()):
+            # each sample charged at its own length, as the curve's real-length columns
+            assert e.sample_macs(real=True).mean() == pytest.approx(point["expected_macs_paper_real"], rel=1e-12)
+            assert e.mac_speedup(real=True) == pytest.approx(point["head_aware_speedup_paper_real"], rel=1e-12)
+            assert e.accuracy() == pytest.approx(point["accuracy"], abs=1e-12)
+    summary = (board.root / "summary.md").read_text()
+    assert "Board summary" in summary and "| sst2 (accuracy) " in summary
+    assert "within 1 point of the backbone" in summary
+    assert json.loads((board.root / "board.json").read_text())["provenance"]["wall_time"]["stages"] >= 10
+    assert sum(p.stat().st_size for p in board.root.rglob("*") if p.is_file()) < 2_000_000
 
 
 def _glue_folder(root: Path, header: str, rows: list[str]) -> str:
@@ -125,3 +149,18 @@ def test_glue_grid_with_regression_renders_the_cross_task_table(tmp_path):
     assert sorted(ranked["metric_value"]) == pytest.approx(sorted(curve["score"]))
     pvo = (tmp_path / "reports" / "glue_ci" / "paper_vs_ours_glue.md").read_text()
     assert "1.62×" in pvo and "sst2: " in pvo
+    # the grid's board: one cell per task, the summary method × task, STS-B's records without correctness
+    from eebench.cli import main
+    from eebench.leaderboard.boards import load_board
+
+    assert main(["board", "build", "glue-ci", "--configfile", str(tmp_path / "text.yaml"), "--results-root",
+                 str(tmp_path), "--out", str(tmp_path / "board")]) == 0
+    board = load_board(tmp_path / "board")
+    assert board.meta["cells"] == {"glue_ci/sst2": "sst2", "glue_ci/mrpc": "mrpc", "glue_ci/stsb": "stsb"}
+    summary = (board.root / "summary.md").read_text()
+    for head in ["| sst2 (accuracy) ", "| mrpc (F1/acc.) ", "| stsb (Pearson/Spearman) "]:
+        assert head in summary
+    assert "→" in summary and (board.root / "summary.csv").is_file() and (board.root / "table1_glue.md").is_file()
+    stsb = board.samples("glue_ci/stsb")
+    assert not stsb.has_correct and all(e.correct is None for e in stsb.entries("pabee"))
+    assert board.samples("glue_ci/mrpc").has_correct

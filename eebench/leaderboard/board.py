@@ -87,18 +87,13 @@ def bootstrap_area(samples: dict[int, list[tuple[np.ndarray, np.ndarray, int]]],
 
 def per_sample(cache: dict, policy: dict) -> list[tuple[np.ndarray, np.ndarray, int]]:
     """Replay a policy's sweep on a logit cache, keeping per-sample correctness and executed depth (what the curve's
-    accuracy and layer speed-up average)."""
-    from ..curves import logged_layers, sweep_points
-    from ..policies import build_policy
+    accuracy and layer speed-up average): the curve's own decisions (``curves.sweep_decisions``)."""
+    from ..curves import logged_layers, sweep_decisions
 
-    logits, labels = cache["logits"], cache["labels"]
+    labels = cache["labels"]
     logged = logged_layers(cache["row_layers"], cache["num_layers"], policy.get("exit_layer_convention", "correct"))
-    out = []
-    for point in sweep_points(policy)[:1] if logits.shape[0] == 1 else sweep_points(policy):
-        pol = build_policy(policy["name"], **{**policy.get("params", {}), **point})
-        d = pol.decide(logits, **cache.get("extra", {}))
-        out.append(((d.prediction == labels).numpy(), logged[d.compute_index].numpy(), cache["num_layers"]))
-    return out
+    return [((d.prediction == labels).numpy(), logged[d.compute_index].numpy(), cache["num_layers"])
+            for _, d in sweep_decisions(cache, policy)]
 
 
 def leaderboard(store: pd.DataFrame, opts: dict, samples: dict | None = None) -> dict[str, Any]:

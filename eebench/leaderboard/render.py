@@ -94,7 +94,9 @@ def retention_phrase(ref: dict, metric: str) -> str:
     return f"each method's own full-depth {metric} (its slowest point, same seed; report.retention_reference: own)"
 
 
-def pareto_svg(res: dict, opts: dict, titles: dict) -> str:
+def pareto_figure(res: dict, opts: dict, titles: dict):
+    """The board's Pareto plot (metric vs expected MACs, every method's seed-mean points and the front), as a
+    matplotlib figure: inline SVG in leaderboard.html, a PNG in a committed board."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -121,9 +123,17 @@ def pareto_svg(res: dict, opts: dict, titles: dict) -> str:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     as_text(fig)
+    fig.tight_layout()
+    return fig
+
+
+def pareto_svg(res: dict, opts: dict, titles: dict) -> str:
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    fig = pareto_figure(res, opts, titles)
     buf = io.StringIO()
     try:
-        fig.tight_layout()
         with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text in the page
             fig.savefig(buf, format="svg")
     finally:
@@ -131,6 +141,20 @@ def pareto_svg(res: dict, opts: dict, titles: dict) -> str:
     svg = buf.getvalue()
     return svg[svg.index("<svg"):]
 
+
+# Click a header to sort its table by it (ascending, then descending): a cell's ``data-v`` is its raw number (empty:
+# text, sorted by its text, placed last among numbers). Shared by leaderboard.html and the boards' site.
+SORT_JS = """function sortable(t){
+  var ths=t.tHead.rows[0].cells;
+  function key(td){var v=td.getAttribute('data-v');return v===null||v===''?NaN:parseFloat(v);}
+  for(var i=0;i<ths.length;i++){(function(c){ths[c].addEventListener('click',function(){
+    var asc=ths[c].getAttribute('data-dir')!=='asc';ths[c].setAttribute('data-dir',asc?'asc':'desc');
+    var rows=Array.prototype.slice.call(t.tBodies[0].rows);
+    rows.sort(function(a,b){var x=key(a.cells[c]),y=key(b.cells[c]);
+      if(isNaN(x)&&isNaN(y))return a.cells[c].textContent.localeCompare(b.cells[c].textContent)*(asc?1:-1);
+      if(isNaN(x))return 1;if(isNaN(y))return -1;return asc?x-y:y-x;});
+    rows.forEach(function(r){t.tBodies[0].appendChild(r);});});})(i);}
+}"""
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -158,17 +182,10 @@ tr.highlight td{{background:#fff3c4;font-weight:600}}.note{{font-size:12px;color
 <ul class="note">{notes}</ul>
 <div id="js-status"></div>
 <script>
+{sort_js}
 (function(){{
   var t=document.getElementById('leaderboard');
-  var ths=t.tHead.rows[0].cells;
-  function key(td){{var v=td.getAttribute('data-v');return v===null||v===''?NaN:parseFloat(v);}}
-  for(var i=0;i<ths.length;i++){{(function(c){{ths[c].addEventListener('click',function(){{
-    var asc=ths[c].getAttribute('data-dir')!=='asc';ths[c].setAttribute('data-dir',asc?'asc':'desc');
-    var rows=Array.prototype.slice.call(t.tBodies[0].rows);
-    rows.sort(function(a,b){{var x=key(a.cells[c]),y=key(b.cells[c]);
-      if(isNaN(x)&&isNaN(y))return a.cells[c].textContent.localeCompare(b.cells[c].textContent)*(asc?1:-1);
-      if(isNaN(x))return 1;if(isNaN(y))return -1;return asc?x-y:y-x;}});
-    rows.forEach(function(r){{t.tBodies[0].appendChild(r);}});}});}})(i);}}
+  sortable(t);
   var s=document.getElementById('js-status');
   s.setAttribute('data-rows',String(t.tBodies[0].rows.length));
   s.setAttribute('data-errors',JSON.stringify(window.__errors));
@@ -212,7 +229,7 @@ def write_leaderboard(res: dict, store: pd.DataFrame, opts: dict, out_dir, run: 
         cls = ' class="highlight"' if r["highlight"] else ""
         body.append(f'<tr{cls} data-method="{html.escape(r["method"])}">' + "".join(cells) + "</tr>")
     page = PAGE.format(
-        title=html.escape(f"eebench leaderboard — run {run}"),
+        sort_js=SORT_JS, title=html.escape(f"eebench leaderboard — run {run}"),
         head="".join(f"<th>{html.escape(c)}</th>" for c in disp.columns), body="\n".join(body),
         svg=pareto_svg(res, opts, titles), pairwise=pair.to_html(index=False, border=0),
         reported=reported.to_html(index=False, border=0) if len(reported) else "<p>(no paper setting)</p>",

@@ -51,6 +51,29 @@ def _json(obj) -> str:
     return json.dumps(obj, sort_keys=True)
 
 
+def key_text(row) -> str:
+    """A row's ``KEY`` fields as one JSON text (the seed as an integer): how a board's per-sample records
+    (``eebench.leaderboard.samples``) name the store row they belong to."""
+    return json.dumps({k: int(row[k]) if k == "seed" else str(row[k]) for k in KEY}, sort_keys=True)
+
+
+def point_params(curve: pd.DataFrame) -> list[str]:
+    """Each curve row's ``policy_params``: its swept parameters as JSON text (one code path for the store and the
+    per-sample records, so their keys agree)."""
+    params = [c for c in curve.columns if c.startswith("param_")]
+    return [_json({p[6:]: r[p] for p in params}) for _, r in curve.iterrows()]
+
+
+def static_params(row_layers) -> list[str]:
+    """The ``policy_params`` of a model's truncated-exit rows, one per row."""
+    return [_json({"exit_layer": int(l), "row": k + 1}) for k, l in enumerate(row_layers)]
+
+
+def has_static_rows(method: dict, metric: str) -> bool:
+    """Whether the store holds a method's truncated-exit rows: a multi-exit model on an accuracy task."""
+    return bool(method["exit_layers"]) and metric == "accuracy"  # static_rows' own condition
+
+
 def store_rows(plan) -> pd.DataFrame:
     """The store of one run, from its operating curves and cost counts (what the DAG has already computed)."""
     from ..device import effective_precision, resolve_device
@@ -70,16 +93,15 @@ def store_rows(plan) -> pd.DataFrame:
         for seed in plan.seeds:
             curve = pd.read_csv(curve_path(plan.run, method, seed))
             name, col = metric_of(curve)
-            params = [c for c in curve.columns if c.startswith("param_")]
             full = {c: costs["macs"][c]["backbone"] + costs["macs"][c]["heads"] for c in costs["macs"]}
-            frames.append(static_rows(plan, method, seed, costs, name) if m["exit_layers"] else pd.DataFrame())
+            frames.append(static_rows(plan, method, seed, costs, name) if has_static_rows(m, name) else pd.DataFrame())
             frames.append(pd.DataFrame({
                 "run": plan.run, "method": method, "title": m["title"], "backbone": cfg["backbone"]["name"],
                 "dataset": cfg["dataset"]["name"], "split": _json(split),
                 "checkpoint": str(cfg["backbone"].get("pretrained", True)), "seed": int(seed),
                 "exit_positions": _json(m["exit_layers"]), "heads": _json(sorted({h["type"] for h in m["heads"]})),
                 "policy": curve["policy"], "sweep": _json(m["policy"].get("sweep") or {} if m["exit_layers"] else {}),
-                "policy_params": [_json({p[6:]: r[p] for p in params}) for _, r in curve.iterrows()],
+                "policy_params": point_params(curve),
                 "metric": name, "metric_value": curve[col].astype(float),
                 "expected_macs_paper": curve["expected_macs_paper"], "expected_macs_full": curve["expected_macs_full"],
                 "layer_speedup": curve["layer_speedup"],
@@ -120,7 +142,7 @@ def static_rows(plan, method: str, seed: int, costs: dict, metric: str) -> pd.Da
         "method": method, "seed": int(seed), "policy": STATIC, "sweep": _json({}),
         # the row as well as the block: DeeBERT/BERxiT's last off-ramp and the final classifier both read block L,
         # and are two points
-        "policy_params": [_json({"exit_layer": int(l), "row": k + 1}) for k, l in enumerate(layers)],
+        "policy_params": static_params(layers),
         "metric": metric, "metric_value": acc,
         "expected_macs_paper": cum["paper"], "expected_macs_full": cum["full"],
         "layer_speedup": [cache["num_layers"] / l for l in layers],

@@ -52,10 +52,16 @@ def _score(row: pd.Series) -> tuple[float, float]:
     return float(row[f"{col}_mean"]), float(row[f"{col}_std"])
 
 
+OWN_POINT = "at each run's own operating point (see its Table 1)"
+
+
 def glue_table(cells: dict[str, pd.DataFrame], titles: dict[str, str], out_dir: str | Path, scale: str,
-               extra_notes: list[str] | None = None) -> pd.DataFrame:
-    """``cells``: task → that run's raw Table 1 (``table1.csv``); ``extra_notes``: the cells' departures from the
-    official codes (``report.departures``)."""
+               extra_notes: list[str] | None = None, stem: str = "table1_glue",
+               title: str = "Table 1 (GLUE): methods × tasks", point: str = OWN_POINT) -> pd.DataFrame:
+    """``cells``: task → that run's raw Table 1 (``table1.csv``), or rows of the same columns at another operating
+    point (``point`` says which; a board's summary); a ``full_score`` column adds the metric at full depth before
+    the operating point's, and a row without a point (its metric empty) shows "—". ``extra_notes``: the cells'
+    departures from the official codes (``report.departures``)."""
     methods = list(dict.fromkeys(m for df in cells.values() for m in df["method"]))
     display, raw = [], []
     for method in methods:
@@ -70,13 +76,18 @@ def glue_table(cells: dict[str, pd.DataFrame], titles: dict[str, str], out_dir: 
                 continue
             r = hit.iloc[0]
             params = int(r["params"])
-            score, _ = _score(r)
+            full = r.get("full_score")
+            reached = pd.notna(r.get("score_mean")) or pd.notna(r.get("accuracy_mean"))
+            score = _score(r)[0] if reached else None
             macs = r.get("expected_macs_paper_real_mean", r["expected_macs_paper_mean"])
-            row[head] = f"{score * 100:.1f} / {macs / 1e9:.3g} G / {r['layer_speedup_mean']:.2f}×"
-            if task not in AVERAGE_SKIPS:
+            before = "" if full is None or pd.isna(full) else f"{full * 100:.1f} → "
+            row[head] = (before + f"{score * 100:.1f} / {macs / 1e9:.3g} G / {r['layer_speedup_mean']:.2f}×"
+                         if reached else before + f"— ({r['setting']})")
+            if task not in AVERAGE_SKIPS and reached:
                 scores.append(score)
             raw.append({"method": method, "task": task, "metric": metric_of(task), "score": score,
-                        "params": params, "expected_macs_paper_real": macs,
+                        **({"full_score": full} if "full_score" in r else {}),
+                        "params": params, "expected_macs_paper_real": macs if reached else None,
                         "expected_macs_paper_padded": r["expected_macs_paper_mean"],
                         "layer_speedup": r["layer_speedup_mean"], "setting": r["setting"]})
         row["#Params (M)"] = f"{params / 1e6:.2f}" if params else "—"
@@ -84,15 +95,17 @@ def glue_table(cells: dict[str, pd.DataFrame], titles: dict[str, str], out_dir: 
             len(scores) == len([t for t in cells if t not in AVERAGE_SKIPS]) else "—"
         display.append(row)
     notes = [f"Scale: {scale}.",
-             "Each cell: the task's metric (%) / expected MACs per dev sample, each sample charged its own (unpadded) "
+             "Each cell: " + ("the metric at full depth (the method's slowest point) → " if any(
+                 "full_score" in df for df in cells.values()) else "") +
+             "the task's metric (%) / expected MACs per dev sample, each sample charged its own (unpadded) "
              "length and the exit it took (paper convention: Linear only, exit heads included) / layer speed-up "
-             "(L / mean executed layers); at each run's own operating point (see its Table 1).",
+             f"(L / mean executed layers); {point}.",
              "Metrics (GLUE): MCC for CoLA, mean of F1 and accuracy for MRPC and QQP, mean of Pearson and Spearman for "
              "STS-B, accuracy elsewhere; MNLI matched (mnli) and mismatched (mnli_mm).",
              f"GLUE avg.: mean over the tasks run, {', '.join(AVERAGE_SKIPS)} left out; '—' where a method did not run "
              "on every task (STS-B is regression: only the backbone and PABEE).", *(extra_notes or [])]
     raw_df = pd.DataFrame(raw)
-    write_table(pd.DataFrame(display), raw_df, Path(out_dir) / "table1_glue", "Table 1 (GLUE): methods × tasks", notes)
+    write_table(pd.DataFrame(display), raw_df, Path(out_dir) / stem, title, notes)
     return raw_df
 
 

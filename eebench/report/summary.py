@@ -70,10 +70,11 @@ def operating_point(curve: pd.DataFrame, rule: dict[str, Any], method: str | Non
     """Pick one row of a mean curve.
 
     ``max_speedup_within_drop``: the highest layer speed-up whose mean accuracy is at most ``max_drop`` points below
-    the method's own full-depth accuracy (its slowest point). ``retention``: the highest layer speed-up whose mean
-    accuracy is at least ``retention`` % of ``reference`` (EEformer's "X× while maintaining 99.0 % performance": the
-    backbone row's full-depth metric, ``eebench.report.retention``), or of the method's own full-depth accuracy where
-    ``reference`` is None; None where no point keeps that much (a reference above every point of the curve).
+    the method's own full-depth accuracy (its slowest point), or below ``reference`` where the rule says
+    ``against: reference`` (a board's "speed-up at ≤ 1-point drop against the backbone").
+    ``retention``: the highest layer speed-up whose mean accuracy is at least ``retention`` % of ``reference``
+    (EEformer's "X× while maintaining 99.0 % performance": the backbone row's full-depth metric,
+    ``eebench.report.retention``), or of the method's own full-depth accuracy where ``reference`` is None; None where no point keeps that much (a reference above every point of the curve).
     ``fixed``: the point with the policy parameters :func:`fixed_params` gives for ``method`` and its ``policy``.
     """
     if len(curve) == 1 and rule["rule"] != "retention":
@@ -94,7 +95,8 @@ def operating_point(curve: pd.DataFrame, rule: dict[str, Any], method: str | Non
     if rule["rule"] == "retention":
         floor = (own if reference is None else reference) * float(rule["retention"]) / 100
     else:
-        floor = own - rule.get("max_drop", 1.0) / 100
+        base = reference if rule.get("against") == "reference" and reference is not None else own
+        floor = base - rule.get("max_drop", 1.0) / 100
     ok = curve[curve[col] >= floor - 1e-12]
     return ok.loc[ok["layer_speedup"].idxmax()] if len(ok) else None
 
@@ -134,8 +136,10 @@ def describe_rule(rule: dict[str, Any], reference=None) -> str:
         of = reference.describe() if reference is not None else "its own full-depth accuracy"
         return (f"each method at its highest layer speed-up whose mean accuracy keeps at least {rule['retention']:g} % "
                 f"of {of} (mean over seeds; the threshold is chosen on the mean curve; '—' where no point keeps it)")
+    of = (reference.describe() if rule.get("against") == "reference" and reference is not None
+          else "its own full-depth accuracy")
     return (f"each method at its highest layer speed-up whose mean accuracy is within {rule.get('max_drop', 1.0):g} "
-            "point(s) of its own full-depth accuracy (mean over seeds; the threshold is chosen on the mean curve)")
+            f"point(s) of {of} (mean over seeds; the threshold is chosen on the mean curve)")
 
 
 def curve_auc(curve: pd.DataFrame, lo: float, hi: float, x: str = "layer_speedup", samples: int = 4001) -> float:
@@ -160,7 +164,8 @@ def summarize(per_seed: pd.DataFrame, report_cfg: dict[str, Any], has_exits: boo
     row = {f"{m}_{stat}": None if point is None else float(point[m if stat == "mean" else f"{m}_std"])
            for m in metrics_of(mc) for stat in ("mean", "std")}
     if point is None:
-        row["setting"] = f"none keeps {rule['retention']:g} %"
+        row["setting"] = (f"none keeps {rule['retention']:g} %" if rule["rule"] == "retention" else
+                          f"none within {rule.get('max_drop', 1.0):g} point(s)")
     else:
         row["setting"] = format_setting({c[6:]: point[c] for c in param_columns(mc)}) if has_exits else "full depth"
     if has_exits:

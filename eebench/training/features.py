@@ -148,7 +148,7 @@ def build(model, data, folder: Path, key: str, device: torch.device, precision: 
     """Run the frozen backbone once over the training split (length-sorted batches for text) and write the block
     outputs at every exit, the lengths and the final logits into ``folder``, atomically."""
     from ..device import autocast, to_device
-    from ..io import atomic_folder
+    from ..io import atomic_dir
 
     backbone = model.backbone
     n = data.train_size
@@ -169,7 +169,7 @@ def build(model, data, folder: Path, key: str, device: torch.device, precision: 
     total = int(lengths.sum())
     arrays: dict[int, np.ndarray] = {}
     finals = None
-    with atomic_folder(folder) as tmp:
+    with atomic_dir(folder) as tmp:
         pos = 0
         for idx in batches:
             inputs, _ = data.train_batch(backbone, idx)
