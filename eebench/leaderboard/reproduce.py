@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import platform
 import subprocess
 from pathlib import Path
 
@@ -20,52 +18,33 @@ import numpy as np
 import pandas as pd
 
 from ..errors import fail
+from .runinfo import FLAGS, cpu_info
 
-# what a CPU does in hardware that changes floating-point results (wider vectors, native bf16/fp16 arithmetic)
-FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile", "asimd", "sve")
-
-
-def cpu() -> str:
-    """This machine's CPU model and the flags of :data:`FLAGS` it has (Linux; the processor name elsewhere)."""
-    model, flags = platform.processor() or platform.machine(), []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model in ("", platform.processor(), platform.machine()):
-                model = value.strip()
-            if key.strip() in ("flags", "Features") and not flags:
-                flags = [f for f in FLAGS if f in value.split()]
-    except OSError:
-        pass
-    return f"{model} ({', '.join(flags) or 'no listed vector flags'})"
+def _cpu(cpu: dict) -> str:
+    flags = cpu.get("flags")
+    have = ", ".join(f for f in FLAGS if isinstance(flags, dict) and flags.get(f)) if isinstance(flags, dict) else None
+    return f"{cpu.get('model') or '?'} ({have or 'none of ' + ', '.join(FLAGS)}; {cpu.get('logical_cpus')} logical CPUs)"
 
 
-def this_machine() -> dict:
+def machine_of(prov: dict) -> dict:
+    """The lines naming a machine, from a board's provenance (``runinfo.board_provenance``) or this machine's in the
+    same layout: CPU model and the flags that change kernels and precision, libraries, precision, commit."""
+    libs = prov.get("libraries") or {}
+    precision = prov.get("precision") or {}
+    return {"CPU": _cpu(prov.get("cpu") or {}),
+            "libraries": ", ".join(f"{k} {libs[k]}" for k in sorted(libs) if libs[k]),
+            "precision": precision.get("effective dtype (store)") or precision.get("training.cpu_precision"),
+            "threads per job": prov.get("threads"), "commit": prov.get("git_commit")}
+
+
+def this_machine(config: dict, dtype: str | None) -> dict:
     from ..provenance import provenance
 
     prov = provenance()
-    return {"cpu": cpu(), "cores": len(os.sched_getaffinity(0)), "torch": prov["torch"],
-            "transformers": prov["transformers"], "python": prov["python"], "eebench commit": prov["git_commit"]}
-
-
-def board_machine(board, store: pd.DataFrame) -> dict:
-    """The board's machine: its ``board.json`` provenance (CPU, flags, versions as the board recorded them), else
-    what every store row carries."""
-    out = {}
-    try:
-        prov = json.loads((Path(board.root) / "board.json").read_text()).get("provenance") or {}
-    except (OSError, ValueError):
-        prov = {}
-    for k, v in prov.items():
-        if isinstance(v, (str, int, float)) and not isinstance(v, bool):
-            out[k] = v
-        elif isinstance(v, list) and all(isinstance(x, str) for x in v) and len(v) <= 12:
-            out[k] = ", ".join(v)
-    first = store.iloc[0]
-    for k in ("device", "dtype", "torch", "transformers", "python", "git_commit"):
-        if k not in out and not pd.isna(first.get(k)):
-            out[k] = first[k]
-    return out
+    return machine_of({"cpu": cpu_info(), "libraries": {k: prov.get(k) for k in ("eebench", "python", "torch",
+                                                                                  "transformers", "timm", "fvcore")},
+                       "precision": {"effective dtype (store)": dtype},
+                       "threads": (config.get("training") or {}).get("threads"), "git_commit": prov["git_commit"]})
 
 
 def reproduce_config(board, method: str, cell: str | None) -> dict:
@@ -154,7 +133,10 @@ def reproduce(board_name: str, method: str, task: str | None = None, profile: st
     cell_cfg = expand_grid(validate_config(copy.deepcopy(board.config)))[board_run]
     theirs, ours = entry_numbers(board_store, method, cell_cfg), entry_numbers(read_store(store_path(run)), method,
                                                                                 cell_cfg)
-    lines = delta_lines(method, theirs, ours, board_machine(board, board_store), this_machine())
+
+    mine = read_store(store_path(run))
+    lines = delta_lines(method, theirs, ours, machine_of(board.provenance),
+                        this_machine(cell_cfg, str(mine["dtype"].iloc[0])))
     print("\n".join(lines), flush=True)
     out = Path("reports") / run
     table = pd.DataFrame([{"quantity": q, "board": theirs[k], "here": ours[k],
@@ -183,13 +165,13 @@ def delta_lines(method: str, theirs: dict, ours: dict, board_m: dict, here_m: di
              f"{num(ours['full_depth'], '.4f'):>10}{delta('full_depth', '.4f'):>11}",
              f"  {'layer speed-up at operating point':<34}{num(theirs['speedup'], '.3f'):>10}"
              f"{num(ours['speedup'], '.3f'):>10}{delta('speedup', '.3f'):>11}",
-             f"  {'area (scores.area)':<34}{num(theirs['area'], '.4f'):>10}{num(ours['area'], '.4f'):>10}"
+             f"  {'area over layer speed-up':<34}{num(theirs['area'], '.4f'):>10}{num(ours['area'], '.4f'):>10}"
              f"{delta('area', '.4f'):>11}",
              f"  operating point: {describe_rule(theirs['rule'])}",
              *(["  every number equals the board's, bit for bit"] if all(
                  theirs[k] == ours[k] for k in ("full_depth", "speedup", "area")) else []),
-             "  board machine: " + "; ".join(f"{k} {v}" for k, v in board_m.items()),
-             "  this machine:  " + "; ".join(f"{k} {v}" for k, v in here_m.items()),
+             "  board machine: " + "; ".join(f"{k} {v}" for k, v in board_m.items() if v not in (None, "")),
+             "  this machine:  " + "; ".join(f"{k} {v}" for k, v in here_m.items() if v not in (None, "")),
              "  Bit-identity is not expected across machines: CPU kernels (vector width, native bf16), thread counts "
              "and library versions change the order of floating-point sums, and training amplifies those last "
              "bits; on the board's own machine and versions the deltas are 0."]
