@@ -249,3 +249,37 @@ def test_derived_runs_train_the_boards_job_specs(configfile):
             assert spec_without_run(cmp.train_job("backbone", plan.seeds[0], "finetune")) == \
                 spec_without_run(plan.train_job(owner[0], plan.seeds[0], owner[1]))
     assert checked
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--task", "cola"], "--task picks a task of a board — give --board too"),
+    (["--board", "x", "--configfile", "config/default.yaml"], "--board and --configfile both given"),
+    (["--configfile", str(REPO / "config" / "default.yaml"), "--protocol", "frozen", "--scheme", "weighted"],
+     "--scheme weighted with --protocol frozen"),
+])
+def test_compare_options_that_do_not_go_together_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    from eebench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "--head", "gated", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"eebench: error: {message}")
+    assert not list(tmp_path.rglob("*"))  # refused before anything is written
+
+
+def test_a_grid_boards_task_is_checked(capsys):
+    from types import SimpleNamespace
+
+    from eebench.leaderboard.compare import board_cells
+    from eebench.plan import read_config
+
+    glue = SimpleNamespace(name="glue-minilm", config=read_config(REPO / "config" / "glue_minilm.yaml"))
+    assert board_cells(glue, "mrpc") == {"glue-minilm/mrpc": "mrpc"}
+    assert len(board_cells(glue, None)) == 5
+    from eebench.errors import EEBenchError
+
+    with pytest.raises(EEBenchError, match="board 'glue-minilm' has no task 'sst2' — choose one of: cola, mrpc, rte"):
+        board_cells(glue, "sst2")
+    sst2 = SimpleNamespace(name="sst2-minilm", config=read_config(REPO / "config" / "sst2.yaml"))
+    with pytest.raises(EEBenchError, match="--task mrpc: board 'sst2-minilm' is one run"):
+        board_cells(sst2, "mrpc")

@@ -186,10 +186,16 @@ def describe(plan, head: str, protocol: str, out: Path) -> str:
 
 def load_plans(path: Path, head: str) -> list:
     """The plans of a written comparison config: a bad head or option fails here, before any job starts."""
-    from ..heads import HEADS
-    from ..plan import Plan, expand_grid, load_config
+    from ..plan import read_config
 
-    plans = [Plan(c) for c in expand_grid(load_config(path)).values()]
+    return plans_of(read_config(path), head)
+
+
+def plans_of(config: dict, head: str) -> list:
+    from ..heads import HEADS
+    from ..plan import Plan, expand_grid, validate_config
+
+    plans = [Plan(c) for c in expand_grid(validate_config(copy.deepcopy(config))).values()]
     for p in plans:
         for h in p.method(head)["heads"]:
             HEADS.get(h["type"])  # an unknown head (no --plugin, no entry point) fails before any job starts
@@ -265,7 +271,8 @@ def compare_board(head: str, board_name: str, protocol: str = "joint", scheme: s
     cfg = derived_config(only_cells(board.config, cells), run, {head: method}, plugins)
     cfg["leaderboard"] = {**(cfg.get("leaderboard") or {}), "highlight": [head]}
     if protocol == "frozen":
-        external = frozen_backbones(board, cfg, cells, profile, cores)  # board run → the run holding its backbone
+        plans_of(cfg, head)  # a bad head or option fails before the backbone trains
+        external = frozen_backbones(board, cells, profile, cores)  # board run → the run holding its backbone
         _set_external(cfg, cells, external)
     out = Path("results") / run / "compare.yaml"
     write_text(out, yaml.safe_dump(cfg, sort_keys=False))

@@ -37,7 +37,7 @@ def trained(plan) -> bool:
     return all(_spec_matches(plan.checkpoint_of(owner, s), plan.train_job(owner[0], s, owner[1])) for s in plan.seeds)
 
 
-def frozen_backbones(board, cfg: dict, cells: dict[str, str | None], profile: str | None, cores: str) -> dict[str, str]:
+def frozen_backbones(board, cells: dict[str, str | None], profile: str | None, cores: str) -> dict[str, str]:
     """Board run → the run whose results hold the fine-tuned backbone the frozen heads train on (the board's own
     run, or ``<board run>-backbone``), training it there first where neither has it."""
     from ..io import write_text
@@ -54,8 +54,10 @@ def frozen_backbones(board, cfg: dict, cells: dict[str, str | None], profile: st
     out, todo = {}, []
     for board_run, cell in cells.items():
         bp, cp = board_plans[board_run], cache_plans[cell]
+        # the board run's checkpoint is read under its own name (a stage the board trains as another method's, of
+        # the same spec, is left to the run of its own)
         owner = bp.stage_owner(*STAGE) if STAGE[0] in bp.all_methods else None
-        if owner and trained(bp):
+        if owner == STAGE and trained(bp):
             print(f"frozen protocol: the heads train on the board's fine-tuned backbone of your run of the board, "
                   f"{bp.checkpoint_of(owner, bp.seeds[0]).replace(f'seed{bp.seeds[0]}', 'seed<s>')} (its job spec "
                   f"is the board's)", flush=True)
