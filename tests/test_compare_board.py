@@ -49,7 +49,9 @@ def world(tmp_path_factory):
 
         build_board("tb", "tb.yaml", ".", "boards/tb")
         heads = work / "heads"
-        new_head("gated", str(heads))
+        # a head name of its own: a name is registered once per process, and other test modules register their
+        # `gated` from files of their own
+        new_head("boardhead", str(heads))
         trained = {p: p.stat().st_mtime_ns for p in (work / "results" / "tb").rglob("*") if p.is_file()}
         yield {"work": work, "heads": heads, "trained": trained}
 
@@ -63,7 +65,7 @@ def eebench(capfd, *argv) -> tuple[int, str, str]:
     return rc, out, err
 
 
-def compare(world, capfd, head="gated", *extra):
+def compare(world, capfd, head="boardhead", *extra):
     return eebench(capfd, "compare", "--head", head, "--plugin", str(world["heads"] / f"{head}.py"),
                    "--board", "boards/tb", "--cores", "2", *extra)
 
@@ -72,8 +74,8 @@ def compare(world, capfd, head="gated", *extra):
 def joint(world):
     """`compare --protocol joint` once, in a process of its own (a module-wide fixture cannot capture this one's
     output); the tests below read its output."""
-    proc = subprocess.run([sys.executable, "-m", "eebench.cli", "compare", "--head", "gated", "--plugin",
-                           str(world["heads"] / "gated.py"), "--board", "boards/tb", "--protocol", "joint",
+    proc = subprocess.run([sys.executable, "-m", "eebench.cli", "compare", "--head", "boardhead", "--plugin",
+                           str(world["heads"] / "boardhead.py"), "--board", "boards/tb", "--protocol", "joint",
                            "--cores", "2"], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
@@ -84,17 +86,17 @@ def test_joint_trains_only_the_new_head_and_ranks_it_on_the_board(world, joint):
     # the head's one training job (mlp_normal's one stage, one seed), then its run's costs, curves and store; no
     # job of the board's methods (they are the board's committed results)
     assert counts == {"train": 1, "costs": 1, "curves": 1, "store": 1}, counts
-    assert "method=gated" in joint and "method=pabee" not in joint and "method=backbone" not in joint
+    assert "method=boardhead" in joint and "method=pabee" not in joint and "method=backbone" not in joint
     assert all(p.stat().st_mtime_ns == t for p, t in world["trained"].items())  # the board's run is untouched
-    out = world["work"] / "reports" / "tb-vs-gated"
+    out = world["work"] / "reports" / "tb-vs-boardhead"
     board = pd.read_csv(out / "leaderboard.csv").set_index("method")
-    assert set(board.index) == {"gated", "pabee", "backbone"} and bool(board.loc["gated", "highlight"])
+    assert set(board.index) == {"boardhead", "pabee", "backbone"} and bool(board.loc["boardhead", "highlight"])
     assert not board.loc[["pabee", "backbone"], "highlight"].any()
     # every unpaired interval kept: the board entries' as the board computed them, the head's from its caches
     committed = pd.read_csv(world["work"] / "boards" / "tb" / "tb" / "leaderboard.csv").set_index("method")
     assert board.loc["pabee", "area_ci_lo"] == committed.loc["pabee", "area_ci_lo"]
-    assert board.loc["gated", "area_ci_lo"] <= board.loc["gated", "area_mean"] <= board.loc["gated", "area_ci_hi"]
-    assert "gated ★" in (out / "leaderboard.md").read_text()
+    assert board.loc["boardhead", "area_ci_lo"] <= board.loc["boardhead", "area_mean"] <= board.loc["boardhead", "area_ci_hi"]
+    assert "boardhead ★" in (out / "leaderboard.md").read_text()
     # the paired table: one row per board entry with exits (PABEE), its difference inside its interval
     paired = pd.read_csv(out / "paired.csv")
     assert list(paired["entry"]) == ["pabee"]
@@ -109,9 +111,9 @@ def test_joint_trains_only_the_new_head_and_ranks_it_on_the_board(world, joint):
         pts = store[(store["method"] == method) & (store["policy"] != "static_exit")]
         return scores.area(scores.envelope(pts["head_aware_speedup_paper"], pts["metric_value"]), 1.0, 3.0)
 
-    assert paired["diff"].iloc[0] == pytest.approx(area("gated") - area("pabee"), abs=1e-12)
-    assert "95 % paired bootstrap CI" in joint and f"wrote {Path('reports/tb-vs-gated')}/leaderboard.md" in joint
-    assert "compare gated in run tb-vs-gated: backbone bert_tiny_test" in joint and "protocol joint" in joint
+    assert paired["diff"].iloc[0] == pytest.approx(area("boardhead") - area("pabee"), abs=1e-12)
+    assert "95 % paired bootstrap CI" in joint and f"wrote {Path('reports/tb-vs-boardhead')}/leaderboard.md" in joint
+    assert "compare boardhead in run tb-vs-boardhead: backbone bert_tiny_test" in joint and "protocol joint" in joint
 
 
 def test_validate_refuses_a_board_of_another_protocol_in_one_line(world, joint, capfd, tmp_path):
@@ -124,37 +126,37 @@ def test_validate_refuses_a_board_of_another_protocol_in_one_line(world, joint, 
     df.assign(macs_convention="full").to_csv(store, index=False)
     meta = json.loads((other / "board.json").read_text())
     (other / "board.json").write_text(json.dumps({**meta, "name": "tb-full"}))
-    rc, out, err = eebench(capfd, "compare", "--head", "gated", "--plugin", str(world["heads"] / "gated.py"),
+    rc, out, err = eebench(capfd, "compare", "--head", "boardhead", "--plugin", str(world["heads"] / "boardhead.py"),
                            "--board", str(other), "--cores", "2")
     lines = [line for line in err.splitlines() if line.startswith("eebench:")]
     assert rc == 2 and len(lines) == 1, err[-2000:]
-    assert lines[0].startswith("eebench: error: store row 0 (gated, seed 0): macs_convention 'paper' differs")
+    assert lines[0].startswith("eebench: error: store row 0 (boardhead, seed 0): macs_convention 'paper' differs")
     assert " — " in lines[0]
 
 
 def test_frozen_trains_only_the_heads_on_the_board_runs_backbone(world, capfd):
-    rc, out, err = compare(world, capfd, "gated", "--protocol", "frozen")
+    rc, out, err = compare(world, capfd, "boardhead", "--protocol", "frozen")
     log = out + err
     assert rc == 0, log[-3000:]
     counts = job_counts(log)
     assert counts == {"train": 1, "costs": 1, "curves": 1, "store": 1}, counts
     assert "your run of the board, results/tb/train/backbone/seed<s>/finetune.pt" in log
     assert all(p.stat().st_mtime_ns == t for p, t in world["trained"].items())
-    run = world["work"] / "results" / "tb-vs-gated-frozen"
+    run = world["work"] / "results" / "tb-vs-boardhead-frozen"
     assert yaml.safe_load((run / "compare.yaml").read_text())["external_stages"] == {"backbone:finetune": "tb"}
     from eebench.io import load_torch
 
-    stage = load_torch(run / "train" / "gated" / "seed0" / "train.pt")["job"]["stage"]
+    stage = load_torch(run / "train" / "boardhead" / "seed0" / "train.pt")["job"]["stage"]
     assert (stage["train"], stage["init"], stage["feature_cache"]) == ("heads", "backbone:finetune", True)
-    train_log = (run / "logs" / "train" / "gated" / "seed0" / "train.log").read_text()
+    train_log = (run / "logs" / "train" / "boardhead" / "seed0" / "train.log").read_text()
     assert "feature cache: computed" in train_log
-    board = pd.read_csv(world["work"] / "reports" / "tb-vs-gated-frozen" / "leaderboard.csv").set_index("method")
-    assert board.loc["gated", "title"] == "gated (frozen)"
+    board = pd.read_csv(world["work"] / "reports" / "tb-vs-boardhead-frozen" / "leaderboard.csv").set_index("method")
+    assert board.loc["boardhead", "title"] == "boardhead (frozen)"
     # the frozen model's final classifier is the board's fine-tuned backbone's: its full-depth row is the
     # backbone row's accuracy (the last row of both logit caches)
     import numpy as np
 
-    mine = np.load(run / "logits" / "gated" / "seed0" / "train.npz")["logits"][-1]
+    mine = np.load(run / "logits" / "boardhead" / "seed0" / "train.npz")["logits"][-1]
     theirs = np.load(world["work"] / "results" / "tb" / "logits" / "backbone" / "seed0" / "finetune.npz")["logits"][-1]
     assert np.array_equal(mine.argmax(-1), theirs.argmax(-1))
 
@@ -164,7 +166,7 @@ def test_frozen_without_a_run_of_the_board_trains_its_backbone_once(world, capfd
     results/tb-backbone/; a second comparison finds it there and trains nothing."""
     shutil.copytree(world["work"] / "boards", tmp_path / "boards")
     monkeypatch.chdir(tmp_path)
-    rc, out, err = compare(world, capfd, "gated", "--protocol", "frozen")
+    rc, out, err = compare(world, capfd, "boardhead", "--protocol", "frozen")
     log = out + err
     assert rc == 0, log[-3000:]
     first, second = log.split("Job stats:")[1:3]
@@ -179,9 +181,9 @@ def test_frozen_without_a_run_of_the_board_trains_its_backbone_once(world, capfd
     assert {**job, "run": "tb"} == board_job  # the board's spec: only the run's name differs
     # trained on this machine, that backbone is the board run's bit for bit, so the heads' block outputs, keyed by
     # the weights, are read from the cache the previous test computed, not computed again
-    train_log = tmp_path / "results" / "tb-vs-gated-frozen" / "logs" / "train" / "gated" / "seed0" / "train.log"
+    train_log = tmp_path / "results" / "tb-vs-boardhead-frozen" / "logs" / "train" / "boardhead" / "seed0" / "train.log"
     assert "feature cache: read" in train_log.read_text()
-    rc, out, err = compare(world, capfd, "gated", "--protocol", "frozen")
+    rc, out, err = compare(world, capfd, "boardhead", "--protocol", "frozen")
     assert rc == 0 and "trained earlier for a frozen comparison" in out
     assert "Job stats:" not in out + err  # nothing ran
 
