@@ -93,6 +93,13 @@ def check_method(plan, method: str) -> None:
                 frozen_backbone_mode(stage)
             except EEBenchError as err:
                 raise _at(f"{where}.stages.{stage['name']}.frozen_backbone_mode", err) from None
+        if stage.get("feature_cache"):
+            from .training.features import check_stage
+
+            try:
+                check_stage(stage)
+            except EEBenchError as err:
+                raise _at(f"{where}.stages.{stage['name']}.feature_cache", err) from None
         if stage.get("teacher"):  # the stage a distillation loss reads must exist (COST-EFF)
             try:
                 plan.teacher_stage(method, stage["name"])

@@ -106,11 +106,7 @@ class MultiExitModel(nn.Module):
                 # block's own hidden-state loss is then equilibrated like its exit's loss (same forward value).
                 states.append(exit_in)
             if i in self._head_at:
-                out = self.heads[self._head_at[i]](exit_in, ctx.mask)
-                check_logits(out.logits, self.num_classes, i)
-                exit_logits.append(out.logits)
-                features.append(out.feature)
-                pooled.append(out.pooled)
+                self._exit(i, exit_in, ctx.mask, exit_logits, features, pooled)
         if self.final_head is not None:
             final = self.final_head(hidden, ctx.mask).logits
             teacher = final if with_teacher else None
@@ -118,14 +114,38 @@ class MultiExitModel(nn.Module):
             with grad:
                 final = self.backbone.classify(hidden, ctx)
                 teacher = self.backbone.classify(hidden, ctx, pre_norm=True) if with_teacher else None
-        lte = None
-        if self.lte is not None:
-            if any(p is None for p in pooled):
-                raise fail("the learning-to-exit module needs heads that return a pooled vector",
-                           "use 'mlp' or 'linear' heads")
-            lte = torch.sigmoid(torch.stack([self.lte_for(w)(p) for w, p in zip(self._exit_widths, pooled)])).squeeze(-1)
         return MultiExitOutput(exit_logits, final, features=features, last_hidden=hidden, teacher_logits=teacher,
-                               lte_outputs=lte, references=references, mask=ctx.mask, hidden_states=states)
+                               lte_outputs=self._lte(pooled), references=references, mask=ctx.mask,
+                               hidden_states=states)
+
+    def forward_frozen(self, exit_states: dict[int, torch.Tensor], mask: torch.Tensor | None,
+                       final_logits: torch.Tensor) -> MultiExitOutput:
+        """The heads on block outputs a frozen backbone produced earlier (``eebench.training.features``): the same
+        head, logit check and learning-to-exit code as :meth:`forward`, with the backbone's final logits as given.
+        Only the block outputs at the exit positions are needed; there is no last hidden state or teacher."""
+        if self.final_head is not None:
+            raise fail("cached block outputs serve a model whose final classifier is the backbone's",
+                       "train this method's stages without the feature cache")
+        exit_logits, features, pooled = [], [], []
+        for i in self.exit_layers:
+            self._exit(i, exit_states[i], mask, exit_logits, features, pooled)
+        return MultiExitOutput(exit_logits, final_logits, features=features, lte_outputs=self._lte(pooled),
+                               mask=mask)
+
+    def _exit(self, layer: int, hidden: torch.Tensor, mask, exit_logits: list, features: list, pooled: list) -> None:
+        out = self.heads[self._head_at[layer]](hidden, mask)
+        check_logits(out.logits, self.num_classes, layer)
+        exit_logits.append(out.logits)
+        features.append(out.feature)
+        pooled.append(out.pooled)
+
+    def _lte(self, pooled: list) -> torch.Tensor | None:
+        if self.lte is None:
+            return None
+        if any(p is None for p in pooled):
+            raise fail("the learning-to-exit module needs heads that return a pooled vector",
+                       "use 'mlp' or 'linear' heads")
+        return torch.sigmoid(torch.stack([self.lte_for(w)(p) for w, p in zip(self._exit_widths, pooled)])).squeeze(-1)
 
     def lte_for(self, width: int) -> nn.Linear:
         """The learning-to-exit module of exits ``width`` wide."""

@@ -200,10 +200,46 @@ class Plan:
             for i, st in enumerate(m["stages"]):
                 key = json.dumps({"arch": arch_key(m), "stages": m["stages"][:i + 1]}, sort_keys=True)
                 self._stage_owner[(name, st["name"])] = first_stage.setdefault(key, (self.canonical[name], st["name"]))
+        self.external = self._external_stages(config.get("external_stages") or {})
         # and identical architectures are costed once
         first_arch: dict[str, str] = {}
         self.cost_canonical = {name: first_arch.setdefault(cost_key(m), name) for name, m in self.all_methods.items()}
         check_plan(self)  # what would fail in a job hours later fails here, at `snakemake -n`
+
+    def _external_stages(self, table: dict[str, str]) -> dict[tuple[str, str], str]:
+        """``external_stages: {"<method>:<stage>": <run>}`` → {(method, stage) as trained: run}. The run reads that
+        stage's checkpoint from ``results/<run>/train/`` instead of training it: ``eebench compare --protocol frozen``
+        trains a head on a board's fine-tuned backbone without training (or overwriting) the backbone in the
+        comparison's own run. Only a stage trained for another method may be external: a reported method's last
+        stage is evaluated in this run, from this run's files."""
+        from .names import check_run_name
+
+        out = {}
+        for ref, run in table.items():
+            method, _, stage = str(ref).rpartition(":")
+            if not method or method not in self.all_methods:
+                raise fail(f"config error at external_stages: {ref!r} names no stage of a method this run trains",
+                           f"write <method>:<stage> with a method of {', '.join(self.all_methods)}")
+            owner = self.stage_owner(method, stage)
+            check_run_name(run)
+            if run == self.run:
+                raise fail(f"config error at external_stages.{ref}: {run!r} is this run itself",
+                           "name the run whose results hold that stage, or leave the stage out")
+            reported = {self._final(m) for m in self.methods}
+            if owner in reported:
+                raise fail(f"config error at external_stages.{ref}: the run reports that stage's model "
+                           f"({owner[0]})", "read only a stage that another method starts from")
+            out[owner] = run
+        return out
+
+    def checkpoint_of(self, owner: tuple[str, str], seed: int) -> str:
+        """The checkpoint of a trained stage (as ``stage_owner`` names it): this run's, or an external run's."""
+        return train_path(self.external.get(owner, self.run), owner[0], seed, owner[1])
+
+    def trains(self, method: str, stage: str) -> bool:
+        """Whether this run trains the stage itself: it is the stage's owner and the stage is not external."""
+        owner = self.stage_owner(method, stage)
+        return owner == (method, stage) and owner not in self.external
 
     def overrides(self, name: str) -> dict[str, Any]:
         """A method's overrides of its recipe: its ``methods:`` entry, then ``method_overrides:`` deep-merged into it

@@ -85,7 +85,7 @@ def _needed(plan, names: list[str]) -> set[str]:
         seen.add(m)
         for st in plan.method(m)["stages"]:
             refs = (plan.stage_owner(m, st["name"]), plan.init_stage(m, st["name"]), plan.teacher_stage(m, st["name"]))
-            todo += [ref[0] for ref in refs if ref]
+            todo += [ref[0] for ref in refs if ref and ref not in plan.external]  # another run's: nothing to train
     return seen
 
 
@@ -106,8 +106,9 @@ def _shares(plan, prefix: str, names: list[str], count: int, seeds: list[int]) -
             dep = nxt
         root.setdefault(dep, []).append((len(seen), name))  # depth in its chain: shallower trains first
 
-    def own(n):  # a stage another method's job trains (Plan.stage_owner: two-stage ⊂ progressive) is not retrained
-        return [st for st in plan.method(n)["stages"] if plan.stage_owner(n, st["name"]) == (n, st["name"])]
+    def own(n):  # a stage another method's job trains (Plan.stage_owner: two-stage ⊂ progressive) is not retrained,
+        # nor one read from another run (Plan.external)
+        return [st for st in plan.method(n)["stages"] if plan.trains(n, st["name"])]
 
     cost = {r: sum(st["epochs"] for _, n in members for st in own(n)) for r, members in root.items()}
     shares: list[list[Job]] = [[] for _ in range(count)]
@@ -132,8 +133,8 @@ def share_item(plan, method: str, seed: int, stage: str) -> dict[str, Any]:
     run = plan.run
     prev, teacher = plan.init_stage(method, stage), plan.teacher_stage(method, stage)
     return {"job": plan.train_job(method, seed, stage), "out": train_path(run, method, seed, stage),
-            "init": train_path(run, prev[0], seed, prev[1]) if prev else None,
-            "teacher": train_path(run, teacher[0], seed, teacher[1]) if teacher else None,
+            "init": plan.checkpoint_of(prev, seed) if prev else None,
+            "teacher": plan.checkpoint_of(teacher, seed) if teacher else None,
             "logits": logits_path(run, method, seed, stage), "log": stage_log_path(run, method, seed, stage),
             "epochs_csv": epochs_csv_path(run, method, seed, stage),
             "tensorboard": f"results/{run}/logs/tensorboard/{method}/seed{seed}/{stage}"}

@@ -144,3 +144,63 @@ def test_compare_on_a_shared_run_trains_only_the_new_heads_share(tmp_path):
     assert counts == {"train_group_methods_gated_1": 1, "costs": 1, "curves": 1, "store": 1, "leaderboard": 1}, counts
     assert all(p.stat().st_mtime_ns == t for p, t in trained.items())
     assert (tmp_path / "results" / "sh" / "train" / "gated" / "seed0" / "train.pt").is_file()
+
+
+def test_compare_frozen_keeps_every_share_of_the_default_run(heads):
+    """`compare --configfile config/default.yaml --protocol frozen`: the head's one stage trains its heads on the run's
+    own fine-tuned backbone (the backbone method's stage, in the config's shares), in shares of its own; every share
+    of the config keeps its rule to the byte, so no cached stage trains again."""
+    raw = read_config(REPO / "config" / "default.yaml")
+    before = rules(raw)
+    after = rules(comparison_config(read_config(REPO / "config" / "default.yaml"), "gated", None, None, heads[:1],
+                                    protocol="frozen"))
+    assert {k: after[k] for k in before} == before
+    new = {k: v for k, v in after.items() if k not in before}
+    assert sorted(s for _, s in new) == ["methods-gated-1", "methods-gated-2"]
+    for (_, share), rule in new.items():
+        (item,) = json.loads(rule["params"]["spec"])["jobs"]
+        seed = item["job"]["seed"]
+        assert (item["job"]["method"]["name"], item["job"]["stage"]["train"]) == ("gated", "heads")
+        # it waits for the backbone's checkpoint, which a share of the config trains
+        assert rule["input"] == [f"results/default/train/backbone/seed{seed}/finetune.pt"]
+        assert item["init"] == rule["input"][0]
+
+
+def frozen_config(tiny_backbone, heads, **extra) -> dict:
+    from eebench.leaderboard.compare import head_method
+
+    return {"run": "x", "seeds": [0, 1], "dataset": {"name": "digits"}, "backbone": tiny_backbone,
+            "training": {"epochs": 2, "jobs": 2}, "plugins": heads[:1],
+            "methods": {"gated": head_method("gated", None, None, [], "frozen")}, **extra}
+
+
+def test_a_stage_read_from_another_run_is_never_trained(heads, tiny_backbone):
+    """external_stages (compare --board --protocol frozen): the fine-tuned backbone is read from the board's run;
+    no share of this run holds it, and the head's share reads that run's checkpoint."""
+    config = frozen_config(tiny_backbone, heads, external_stages={"backbone:finetune": "board"})
+    shares = rules(config)
+    jobs = {k: [(j["job"]["method"]["name"], j["job"]["seed"], j["job"]["stage"]["name"])
+                for j in json.loads(v["params"]["spec"])["jobs"]] for k, v in shares.items()}
+    # two shares, one seed each, and only the head's stage in them (without external_stages the backbone's two
+    # fine-tunes would join them)
+    assert jobs == {("x", "methods-1"): [("gated", 0, "train")], ("x", "methods-2"): [("gated", 1, "train")]}
+    assert shares[("x", "methods-1")]["input"] == ["results/board/train/backbone/seed0/finetune.pt"]
+    assert Plan(validate_config(config)).checkpoint_of(("backbone", "finetune"), 1) == \
+        "results/board/train/backbone/seed1/finetune.pt"
+    inside = rules(frozen_config(tiny_backbone, heads))  # the same run training its own backbone
+    assert sorted((j["job"]["method"]["name"], j["job"]["seed"]) for v in inside.values()
+                  for j in json.loads(v["params"]["spec"])["jobs"]) == \
+        [("backbone", 0), ("backbone", 1), ("gated", 0), ("gated", 1)]
+
+
+@pytest.mark.parametrize("table, methods, message", [
+    ({"nope:finetune": "board"}, None, "'nope:finetune' names no stage of a method this run trains"),
+    ({"backbone:finetune": "x"}, None, "'x' is this run itself"),
+    ({"backbone:finetune": "board"}, {"backbone": {}}, "the run reports that stage's model"),
+])
+def test_external_stages_are_checked(heads, tiny_backbone, table, methods, message):
+    config = frozen_config(tiny_backbone, heads, external_stages=table)
+    if methods:
+        config["methods"].update(methods)
+    with pytest.raises(EEBenchError, match=message):
+        Plan(validate_config(config))

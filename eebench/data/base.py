@@ -54,6 +54,27 @@ class Splits:
         self._check_fits(backbone)
         return tensor_batches(self.x_test, self.y_test, batch_size, backbone.mean, backbone.std)
 
+    # Not augmented, so a frozen backbone's block outputs can be cached (eebench.training.features): these give the
+    # epoch's batches as indices (the same draws as train_batches) and the inputs of given samples.
+    def train_order(self, backbone, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+        return list(torch.randperm(len(self.x_train), generator=generator).split(batch_size))
+
+    def train_batch(self, backbone, idx: torch.Tensor) -> Batch:
+        self._check_fits(backbone)
+        mean = torch.tensor(backbone.mean, dtype=self.x_train.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(backbone.std, dtype=self.x_train.dtype).view(1, -1, 1, 1)
+        return (self.x_train[idx] - mean) / std, self.y_train[idx]
+
+    def train_labels(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.y_train[idx]
+
+    def train_key(self, backbone) -> str:
+        import hashlib
+        import json
+
+        digest = hashlib.sha256(self.x_train.contiguous().numpy().tobytes()).hexdigest()
+        return json.dumps(["tensors", digest, list(backbone.mean), list(backbone.std)])
+
     def _check_fits(self, backbone) -> None:
         channels, side = self.x_train.shape[1], self.x_train.shape[-1]
         size = getattr(backbone, "image_size", None)

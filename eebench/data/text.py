@@ -102,6 +102,7 @@ class TextSource:
         self.train, self.test = train, test
         self.num_classes, self.description, self.metric = num_classes, description, metric
         self.max_seq_length, self.bucket, self.cache_dir = max_seq_length, bucket, cache_dir
+        self._memo: dict[int, tuple] = {}
 
     @property
     def train_size(self) -> int:
@@ -113,15 +114,40 @@ class TextSource:
                        "pick a text backbone (bert_base_uncased, minilm_l6, bert_tiny_test)")
 
     def _encoded(self, backbone, split: TextSplit):
+        """The split tokenised for ``backbone``: read from the token cache once, then kept for this backbone (a batch
+        of given samples looks them up; re-reading the cache file per batch would cost more than the batch)."""
         self._check(backbone)
-        return tokenize(split, backbone, self.max_seq_length, self.cache_dir)
+        held = self._memo.get(id(split))
+        if held is None or held[0] is not backbone:
+            held = (backbone, tokenize(split, backbone, self.max_seq_length, self.cache_dir))
+            self._memo[id(split)] = held
+        return held[1]
 
     def train_batches(self, backbone, batch_size: int, generator: torch.Generator) -> Iterable:
+        for idx in self.train_order(backbone, batch_size, generator):
+            yield self.train_batch(backbone, idx)
+
+    # The three methods below let a stage that trains heads on a frozen backbone read the backbone's block outputs
+    # from a cache (eebench.training.features) instead of running it: text has no augmentation, so a training
+    # sample's inputs are the same in every epoch.
+    def train_order(self, backbone, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+        """One epoch's training batches as sample indices, drawn from ``generator`` exactly as train_batches draws
+        them."""
         samples = self._encoded(backbone, self.train)
         lengths = torch.tensor([len(s["input_ids"]) for s in samples])
-        pad = backbone.tokenizer.pad_token_id or 0
-        for idx in length_buckets(lengths, batch_size, self.bucket, generator):
-            yield collate([samples[i] for i in idx.tolist()], pad), self.train.labels[idx]
+        return length_buckets(lengths, batch_size, self.bucket, generator)
+
+    def train_batch(self, backbone, idx: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The training samples ``idx`` as one batch, padded to its longest, and their labels."""
+        samples = self._encoded(backbone, self.train)
+        return collate([samples[i] for i in idx.tolist()], backbone.tokenizer.pad_token_id or 0), self.train.labels[idx]
+
+    def train_labels(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.train.labels[idx]
+
+    def train_key(self, backbone) -> str:
+        """What the training inputs are (tokenizer, length limit, texts): the data part of a feature-cache key."""
+        return json.dumps(["text", backbone.tokenizer_key(), self.max_seq_length, self.train.fingerprint()])
 
     def resample_batches(self, backbone, batch_size: int, generator: torch.Generator, size: int) -> Iterable:
         """``size`` training samples drawn with replacement, in batches (COST-EFF's Taylor-importance pass)."""

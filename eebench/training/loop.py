@@ -97,8 +97,13 @@ class TrainStep(nn.Module):
         self.model, self.loss_fn = model, loss_fn
 
     def forward(self, x, y, frozen: bool):
-        out = self.model(x, frozen_backbone=frozen, with_teacher=self.loss_fn.needs_teacher,
-                         with_hidden=getattr(self.loss_fn, "needs_hidden", False))
+        from .features import forward_cached, is_cached
+
+        if is_cached(x):  # a frozen backbone's block outputs, read from the feature cache: only the heads run
+            out = forward_cached(self.model, x)
+        else:
+            out = self.model(x, frozen_backbone=frozen, with_teacher=self.loss_fn.needs_teacher,
+                             with_hidden=getattr(self.loss_fn, "needs_hidden", False))
         return self.loss_fn(out, y), out.stacked().detach()
 
 
@@ -191,6 +196,11 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
         print(f"ranks: {dist.world_size()} ({dist.backend()}), global batch {bs}", flush=True)
     step_fn = dist.wrap(TrainStep(model, loss_fn), device)
     rows = model.row_layers
+    features = None
+    if stage.get("feature_cache"):  # heads on a frozen backbone: its block outputs computed once (training.features)
+        from .features import frozen_features
+
+        features = frozen_features(model, data, job, device, precision, eval_batch_size)
 
     bar = tqdm(range(start_epoch, epochs), desc=f"{method['name']}/{stage['name']} seed {job['seed']}",
                disable=True if progress is False or not dist.is_main() else None, mininterval=1.0,
@@ -199,7 +209,9 @@ def train_stage(job: dict[str, Any], out: str | Path, init: str | Path | None = 
         enter_training(model, loss_fn, stage)
         loss_fn.new_epoch(epoch + 1, epochs)
         t0, sums = time.time(), torch.zeros(3 + len(rows), dtype=torch.float64)  # loss, correct, seen, per-exit
-        for step, (x, y) in enumerate(batches(data, model.backbone, bs, gen)):
+        epoch_batches = (features.epoch(data, model.backbone, bs, gen) if features is not None
+                         else batches(data, model.backbone, bs, gen))
+        for step, (x, y) in enumerate(epoch_batches):
             monitor.step_started()
             x, y, scale = dist.shard(x, y)
             x, y = to_device(x, device), y.to(device, non_blocking=True)

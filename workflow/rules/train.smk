@@ -13,13 +13,13 @@
 
 def init_checkpoint(wc):
     prev = PLANS[wc.run].init_stage(wc.method, wc.stage)
-    return [train_path(wc.run, prev[0], wc.seed, prev[1])] if prev else []
+    return [PLANS[wc.run].checkpoint_of(prev, wc.seed)] if prev else []  # another run's where external_stages says
 
 
 def teacher_checkpoint(wc):
     """The stage a distillation loss reads (COST-EFF: the fine-tuned backbone, then the TA)."""
     prev = PLANS[wc.run].teacher_stage(wc.method, wc.stage)
-    return [train_path(wc.run, prev[0], wc.seed, prev[1])] if prev else []
+    return [PLANS[wc.run].checkpoint_of(prev, wc.seed)] if prev else []
 
 
 rule train:
