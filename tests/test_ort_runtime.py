@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -207,6 +208,46 @@ def test_select_cuts_the_padding_no_kept_sample_uses():
     assert kept.hidden.shape[:2] == (2, 3) and kept.mask.tolist() == [[1, 1, 1], [1, 1, 0]]
 
 
+def test_a_model_the_exporter_cannot_express_is_unsupported_in_one_line():
+    onnx()
+    from eebench.inference.runtime import UnsupportedModel
+
+    # EEformer's GLH head on text keeps a data-dependent number of tokens (a stable argsort), which the exporter
+    # refuses: the runtime says so, and the latency job records the method as not run under it
+    model = tiny_bert({"type": "glh"}, seed=0)
+    with pytest.raises(UnsupportedModel) as err:
+        build_runtime("onnxruntime", model)
+    text = str(err.value)
+    assert text.startswith("the onnxruntime runtime cannot run this model: could not export row_0.onnx")
+    assert text.endswith("— time it with runtime eager") and "\n" not in text
+
+
+class Baked(torch.nn.Module):
+    """An exit head that reads a Python number off its input: the tracer bakes the trace input's value in, so the
+    exported graph is right at the traced length only."""
+
+    def __init__(self, head):
+        super().__init__()
+        self.head = head
+
+    def forward(self, hidden, mask=None):
+        out = self.head(hidden, mask)
+        n = int(mask.sum(dim=1).max())
+        out.logits = out.logits * n
+        return out
+
+
+def test_graphs_that_baked_a_traced_value_are_caught_at_prepare():
+    onnx()
+    from eebench.inference.runtime import UnsupportedModel
+
+    model = tiny_bert({"type": "mlp"}, seed=0)
+    model.heads[0] = Baked(model.heads[0])
+    # traced at 8 tokens: the graph multiplies by 8 where the model multiplies by 13 on a 13-token input
+    with pytest.raises(UnsupportedModel, match="differ from it by .* on inputs they were not traced on"):
+        build_runtime("onnxruntime", model)
+
+
 def test_onnxruntime_refuses_low_precision_and_other_devices():
     onnx()
     with pytest.raises(EEBenchError, match="runs fp32 models on the CPU, got torch.bfloat16 on cpu") as err:
@@ -306,28 +347,84 @@ def test_table5_has_a_row_per_method_and_runtime_with_the_real_over_mac_ratio(te
     # the ratio by hand: 1.8× faster in wall-clock for 2.0× fewer MACs → 1.8 / 2.0 = 0.90
     results["onnxruntime"]["timings"][0]["wallclock_speedup"] = 1.8
     results["onnxruntime"]["early_exit"]["mac_speedup_real"]["paper"] = 2.0
-    latency = {"run": "t", "seed": 0, "macs_convention": "paper", "order": ["m"], "runtimes": ["eager", "onnxruntime"],
-               "methods": {"m": results["eager"]}, "runtime_methods": {"onnxruntime": {"m": results["onnxruntime"]}},
+    skipped = {"skipped": "the onnxruntime runtime cannot run this model: could not export row_0.onnx — x",
+               "runtime": {"name": "onnxruntime", "version": "onnxruntime 1.x"}, "policy_spec": {"name": "p"}}
+    latency = {"run": "t", "seed": 0, "macs_convention": "paper", "order": ["m", "s"],
+               "runtimes": ["eager", "onnxruntime"], "methods": {"m": results["eager"], "s": results["eager"]},
+               "runtime_methods": {"onnxruntime": {"m": results["onnxruntime"], "s": skipped}},
                "provenance": {"device": "cpu"}}
     assert [name for name, _ in runtime_results(latency)] == ["eager", "onnxruntime"]
     old = {k: v for k, v in latency.items() if k not in ("runtimes", "runtime_methods")}  # a one-runtime JSON
     assert [name for name, _ in runtime_results(old)] == ["eager"]
-    raw = table5(latency, {"m": "M"}, tmp_path, "tiny", ["m"])
-    assert list(raw["runtime"]) == ["eager", "onnxruntime"] and list(raw["exit_check"]) == ["policy", "rule"]
-    assert raw["runtime_version"].iloc[1].startswith("onnxruntime ")
-    assert raw["real_over_mac"].iloc[1] == pytest.approx(0.9)
+    raw = table5(latency, {"m": "M", "s": "S"}, tmp_path, "tiny", ["m", "s"])
+    assert list(raw["method"]) == ["m", "s", "m", "s"]
+    assert list(raw["runtime"]) == ["eager", "eager", "onnxruntime", "onnxruntime"]
+    assert list(raw["exit_check"])[:3] == ["policy", "policy", "rule"] and list(raw["threads"])[:3] == [1, 1, 1]
+    assert raw["runtime_version"].iloc[2].startswith("onnxruntime ") and raw["skipped"].iloc[3] == skipped["skipped"]
+    assert raw["real_over_mac"].iloc[2] == pytest.approx(0.9) and pd.isna(raw["real_over_mac"].iloc[3])
     md = (tmp_path / "table5.md").read_text()
+    not_run = cells(md, "not run (note)")
+    assert not_run[:2] == ["S", "onnxruntime (onnxruntime 1.x)"] and set(not_run[2:-1]) == {"—"}
+    assert f"Not run: S under onnxruntime: {skipped['skipped']}" in md
     header, ort_row = cells(md, "Method"), cells(md, "onnxruntime (onnxruntime 1.")
     assert ort_row[header.index("Real ÷ MAC")] == "0.90" and ort_row[header.index("Runtime")].startswith("onnxrun")
     assert "Runtime onnxruntime (onnxruntime 1." in md and "numpy rule" in md and "bf16 autocast" in md
     breakdown = (tmp_path / "table5_breakdown.md").read_text()
     assert cells(breakdown, "eager (torch")[0] == cells(breakdown, "onnxruntime (onnxruntime")[0] == "M"
+    head = cells(breakdown, "Method").index("Exit heads (ms)")  # one graph per row: heads run inside the segments
+    assert cells(breakdown, "onnxruntime (onnxruntime")[head] == "in segments"
+    assert cells(breakdown, "eager (torch")[head] != "in segments"
 
 
 def cells(markdown: str, marker: str) -> list[str]:
     """The cells of the first table line of ``markdown`` holding ``marker``."""
     line = next(line for line in markdown.splitlines() if line.startswith("|") and marker in line)
     return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_the_latency_job_times_each_runtime_and_records_a_model_it_cannot_run(tmp_path, monkeypatch):
+    from eebench.inference import latency as protocol
+    from eebench.inference.runtime import UnsupportedModel
+    from eebench.measure import wallclock
+
+    calls = []
+
+    def timed(checkpoint, policy, runtime, **kwargs):
+        calls.append((checkpoint, runtime))
+        if checkpoint == "b.pt" and runtime == "onnxruntime":
+            raise UnsupportedModel("the onnxruntime runtime cannot run this model: could not export row_0.onnx — x")
+        return {"runtime": {"name": runtime, "version": "v", "exit_check": "policy"}, "device": "cpu",
+                "early_exit": {"mac_speedup": {"paper": 2.0}}, "timings": [], "decisions_match": {"matched": 1,
+                                                                                                    "total": 1},
+                "batched": []}
+
+    monkeypatch.setattr(protocol, "latency_checkpoint", timed)
+    monkeypatch.setattr("eebench.inference.runtime.runtime_names", lambda setting: list(setting))
+    monkeypatch.setattr("eebench.inference.runtime.runtime_version", lambda name: f"{name} 9")
+    monkeypatch.setattr(wallclock, "operating_policy", lambda *a, **k: {"name": "p", "params": {}})
+    monkeypatch.setattr(wallclock, "add_macs", lambda result, costs: None)
+    monkeypatch.setattr(wallclock, "read_json", lambda path: {})
+    monkeypatch.chdir(tmp_path)
+    item = {"policy": {"name": "p"}, "caches": ["c.npz"], "costs": "c.json"}
+    spec = {"run": "r", "seed": 0, "seeds": [0], "order": ["a", "b"], "macs_convention": "paper",
+            "operating_point": {"rule": "fixed"}, "methods": {"a": {**item, "checkpoint": "a.pt"},
+                                                              "b": {**item, "checkpoint": "b.pt"}},
+            "settings": {"runtime": ["eager", "onnxruntime"], "device": "cpu", "dtype": "fp32", "passes": 1,
+                         "limit": 1, "mode": "eager", "schedule": "overlap", "decide": "device", "threads": 1,
+                         "batches": [], "gate": 0.99}}
+    lines = []
+    out = wallclock.run_latency(spec, log=lines.append)
+    # each method under each runtime, one after another; the first runtime's results where one runtime's sit
+    assert calls == [("a.pt", "eager"), ("a.pt", "onnxruntime"), ("b.pt", "eager"), ("b.pt", "onnxruntime")]
+    assert out["runtimes"] == ["eager", "onnxruntime"] and set(out["methods"]) == {"a", "b"}
+    assert out["methods"]["a"]["runtime"]["name"] == "eager"
+    assert out["runtime_methods"]["onnxruntime"]["a"]["runtime"]["name"] == "onnxruntime"
+    assert out["runtime_methods"]["onnxruntime"]["b"] == {
+        "skipped": "the onnxruntime runtime cannot run this model: could not export row_0.onnx — x",
+        "runtime": {"name": "onnxruntime", "version": "onnxruntime 9"}, "policy_spec": {"name": "p", "params": {}}}
+    assert any(line.startswith("  onnxruntime: not run (the onnxruntime runtime cannot") for line in lines)
+    assert json.loads((tmp_path / "results" / "r" / "latency.json").read_text())["runtimes"] == ["eager",
+                                                                                                 "onnxruntime"]
 
 
 # ---------------------------------------------------------------------------------------------------------------

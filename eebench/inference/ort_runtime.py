@@ -28,12 +28,13 @@ import numpy as np
 import torch
 
 from ..backbones.base import Context
-from ..errors import fail
+from ..errors import EEBenchError, fail
 from ..model import MultiExitModel
-from .runtime import RUNTIMES, PreparedRuntime
+from .runtime import RUNTIMES, PreparedRuntime, UnsupportedModel
 
 EXTRA_HINT = "pip install 'eebench[export]' (onnx and onnxruntime)"
 PROVIDERS = ("CPUExecutionProvider",)
+CHECK_TOLERANCE = 1e-3  # graphs vs the eager model's logits at prepare (fp32 graphs agree to ~1e-6)
 
 
 def require_onnxruntime():
@@ -105,8 +106,12 @@ class OrtRuntime(PreparedRuntime):
     def check_available(cls) -> None:
         require_onnxruntime()
 
+    @classmethod
+    def library_version(cls) -> str:
+        return f"onnxruntime {require_onnxruntime().__version__}"
+
     def version(self) -> str:
-        return f"onnxruntime {self.ort.__version__}"
+        return self.library_version()
 
     # --- set-up ---------------------------------------------------------------------------------------------------
     def prepare(self, model: MultiExitModel) -> None:
@@ -124,11 +129,44 @@ class OrtRuntime(PreparedRuntime):
                                                 opset=self.opset or OPSET)
             files = [r["file"] for r in self.layout["rows"]] + [self.layout["backbone"]]
             self._bytes = {f: (folder / f).read_bytes() for f in files}
+        except EEBenchError as err:
+            raise UnsupportedModel(f"the onnxruntime runtime cannot run this model: {str(err).split(' — ')[0]} — "
+                                   "time it with runtime eager") from err
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         self.text = self.layout["text"]
         self._sessions.clear()
         self.set_threads(self.threads or torch.get_num_threads())
+        self._verify()
+
+    def _verify(self) -> None:
+        """Every row's logits and the plain model's against the eager model on inputs the graphs were not traced on
+        (text: another length, and a padded batch of two lengths; images: a batch of two), so a graph that baked a
+        traced value into a constant fails here, not as a wrong decision in a table."""
+        model = self.model
+        if self.text:
+            ids = torch.arange(2000, 2013)[None]
+            inputs = [{"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)},
+                      {"input_ids": torch.cat([ids, ids.clamp(max=2004)]),
+                       "attention_mask": torch.cat([torch.ones_like(ids), (torch.arange(13) < 5)[None].long()]),
+                       "token_type_ids": torch.zeros(2, 13, dtype=torch.long)}]
+        else:
+            from ..export.graphs import example_input
+
+            first = example_input(model.backbone)
+            inputs = [torch.cat([first, torch.randn(first.shape, generator=torch.Generator().manual_seed(1))])]
+        worst = 0.0
+        with torch.no_grad():
+            for x in inputs:
+                want = model(x).stacked()
+                state = x
+                for k in range(self.rows):
+                    state = self.run_segment(k, state)
+                    worst = max(worst, float((torch.from_numpy(state.logits) - want[k]).abs().max()))
+                worst = max(worst, float((torch.from_numpy(self.run_backbone(x)) - want[-1]).abs().max()))
+        if not worst <= CHECK_TOLERANCE:
+            raise UnsupportedModel(f"the onnxruntime graphs of this model differ from it by {worst:.3g} in the logits "
+                                   "on inputs they were not traced on — time it with runtime eager")
 
     def set_threads(self, threads: int) -> None:
         """Sessions with ``threads`` intra-op threads (opened once per count), one inter-op thread, sequential

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 
-from ..errors import fail
+from ..errors import EEBenchError, fail
 from ..model import MultiExitModel
 from ..registry import Registry
 from .rows import exit_outputs, final_logits, keep_samples, plain_logits, run_blocks
@@ -66,6 +66,11 @@ class Runtime(Protocol):
 RUNTIMES: Registry[type] = Registry("runtimes")
 
 
+class UnsupportedModel(EEBenchError):
+    """A runtime cannot run this model faithfully (an operator its exporter cannot express, or graphs that disagree
+    with the model): the latency job records the method as not run under that runtime instead of failing the table."""
+
+
 class PreparedRuntime:
     """What every runtime records of the model it prepared."""
 
@@ -94,8 +99,12 @@ class EagerRuntime(PreparedRuntime):
     name = "eager"
     description = "PyTorch eager mode, piece by piece, the exit check in Python (the paper's path)"
 
-    def version(self) -> str:
+    @classmethod
+    def library_version(cls) -> str:
         return f"torch {torch.__version__}"
+
+    def version(self) -> str:
+        return self.library_version()
 
     def run_segment(self, k, state):
         hidden, ctx = self.model.backbone.embed(state) if k == 0 else state
@@ -133,6 +142,12 @@ def runtime_names(setting: str | list[str] | tuple[str, ...]) -> list[str]:
     for name in out:
         require_runtime(name)
     return out
+
+
+def runtime_version(name: str) -> str:
+    """The version a runtime would record, without a model (for a row that could not be run)."""
+    cls = require_runtime(name)
+    return cls.library_version() if hasattr(cls, "library_version") else "?"
 
 
 def build_runtime(name: str, model: MultiExitModel) -> Runtime:

@@ -197,7 +197,7 @@ def run_latency(spec: dict[str, Any], log=print, cores: int | None = None) -> di
     """Time every method of a :func:`latency_spec` and write ``latency_path(run)``; returns what it wrote.
     ``cores``: the job's cores, what thread setting ``all`` means (capped by the cores the process may run on)."""
     from ..inference.latency import latency_checkpoint, resolve_threads
-    from ..inference.runtime import runtime_names
+    from ..inference.runtime import UnsupportedModel, runtime_names, runtime_version
     from ..provenance import provenance
 
     cfg, conv = spec["settings"], spec["macs_convention"]
@@ -211,18 +211,24 @@ def run_latency(spec: dict[str, Any], log=print, cores: int | None = None) -> di
         policy = operating_policy(item, spec["seeds"], spec["operating_point"], method, spec.get("retention_base"))
         log(f"[{i}/{len(spec['order'])}] {method}: {policy['name']} {policy['params']}")
         for k, runtime in enumerate(names):
-            result = latency_checkpoint(item["checkpoint"], policy, device=cfg["device"], dtype=cfg["dtype"],
-                                        passes=cfg["passes"], limit=cfg["limit"], mode=cfg["mode"],
-                                        schedule=cfg["schedule"], decide=cfg["decide"],
-                                        threads=resolve_threads(cfg["threads"], cores),
-                                        runtime=runtime, batches=cfg["batches"], gate=cfg["gate"],
-                                        cache=timed_cache(item, spec["seeds"], spec["seed"]))
-            add_macs(result, read_json(item["costs"]))
-            result["swept"] = sorted(item["policy"].get("sweep") or {})  # what Table 1's operating point names
-            result.pop("provenance", None)  # one for the whole job, below
+            try:
+                result = latency_checkpoint(item["checkpoint"], policy, device=cfg["device"], dtype=cfg["dtype"],
+                                            passes=cfg["passes"], limit=cfg["limit"], mode=cfg["mode"],
+                                            schedule=cfg["schedule"], decide=cfg["decide"],
+                                            threads=resolve_threads(cfg["threads"], cores),
+                                            runtime=runtime, batches=cfg["batches"], gate=cfg["gate"],
+                                            cache=timed_cache(item, spec["seeds"], spec["seed"]))
+            except UnsupportedModel as err:  # e.g. an operator the exporter cannot express: that pair is not run
+                result = {"skipped": str(err), "runtime": {"name": runtime, "version": runtime_version(runtime)},
+                          "policy_spec": policy}
+                log(f"  {runtime}: not run ({err})")
+            else:
+                add_macs(result, read_json(item["costs"]))
+                result["swept"] = sorted(item["policy"].get("sweep") or {})  # what Table 1's operating point names
+                result.pop("provenance", None)  # one for the whole job, below
+                _log_result(result, conv, log)
             (out["methods"] if k == 0 else out["runtime_methods"][runtime])[method] = result
-            _log_result(result, conv, log)
-    first = next(iter(out["methods"].values()), {})
+    first = next((r for _, results in runtime_results(out) for r in results.values() if "skipped" not in r), {})
     out["provenance"] = provenance(device=first.get("device", "cpu"), dtype=cfg["dtype"], seed=spec["seed"])
     write_json(latency_path(spec["run"]), out)
     return out

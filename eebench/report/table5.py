@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import fail
 from ..measure.wallclock import runtime_results
 from .figures import finish_axes, save_figure
 from .style import method_style
@@ -57,8 +58,12 @@ def table5(latency: dict[str, Any], titles: dict[str, str], out_dir, scale: str,
     conv = latency["macs_convention"]
     methods = order or list(latency["methods"])
     groups = [(name, {m: by_method[m] for m in methods}) for name, by_method in runtime_results(latency)]
-    first = groups[0][1][methods[0]]
-    display, raw, breakdown, breakdown_raw, batched, batched_raw = [], [], [], [], [], []
+    timed = [next((r for r in g.values() if "skipped" not in r), None) for _, g in groups]
+    if not any(timed):
+        raise fail("the latency job timed no method under any runtime",
+                   "read results/<run>/logs/latency.log: each method says why it was not run")
+    first = next(r for r in timed if r)
+    display, raw, breakdown, breakdown_raw, batched, batched_raw, skipped = [], [], [], [], [], [], []
     real = False
     quality0 = first.get("quality") or {}
     metric = quality0.get("metric", "accuracy")
@@ -67,6 +72,15 @@ def table5(latency: dict[str, Any], titles: dict[str, str], out_dir, scale: str,
     blocks = [(results, slot) for _, results in groups for slot in range(len(first["timings"]))]
     for results, slot in blocks:
         for method, r in results.items():
+            if "skipped" in r:  # a runtime that cannot run this model: one row saying so, under every setting
+                if slot == 0:
+                    display.append({"Method": titles.get(method, method), "Runtime": _runtime(r), "Threads": "—",
+                                    "Operating point": "not run (note)"})
+                    raw.append({"method": method, "runtime": r["runtime"]["name"],
+                                "runtime_version": r["runtime"]["version"], "skipped": r["skipped"]})
+                    skipped.append(f"Not run: {titles.get(method, method)} under {r['runtime']['name']}: "
+                                   f"{r['skipped']}")
+                continue
             timing = r["timings"][slot]
             ee, bb = timing["early_exit"], timing["backbone"]
             has_exits = len(r["row_layers"]) > 1
@@ -120,8 +134,12 @@ def table5(latency: dict[str, Any], titles: dict[str, str], out_dir, scale: str,
                 breakdown_rows(method, r, point, titles, breakdown, breakdown_raw)
                 batched_rows(method, r, point, titles, mac_speedup, batched, batched_raw)
     raw_df = pd.DataFrame(raw)
-    notes = protocol_notes(latency, first, scale, conv, real, metric, [g[methods[0]] for _, g in groups])
-    write_table(pd.DataFrame(display), raw_df, out_dir / "table5", "Table 5: execution time at batch 1", notes)
+    if skipped:  # counts stay integers beside the not-run rows' blanks
+        for col in ("threads", "queries", "timed_passes", "seeds"):
+            raw_df[col] = raw_df[col].astype("Int64")
+    notes = protocol_notes(latency, first, scale, conv, real, metric, [r for r in timed if r]) + skipped
+    write_table(pd.DataFrame(display).fillna("—"), raw_df, out_dir / "table5", "Table 5: execution time at batch 1",
+                notes)
     if breakdown:
         write_table(pd.DataFrame(breakdown), pd.DataFrame(breakdown_raw), out_dir / "table5_breakdown",
                     "Table 5 (breakdown): where a batch-1 query's time goes", [
@@ -134,15 +152,16 @@ def table5(latency: dict[str, Any], titles: dict[str, str], out_dir, scale: str,
                         "decision; other: the rest of the profiled pass (the loop, and the probe's own cost).",
                         "The profiled pass is slower than a timed one by the probe's synchronisations and clock "
                         "reads; compare the components with one another and with the timed mean beside them.",
-                        "Per runtime: eager times each piece in PyTorch; onnxruntime times each graph's session run "
-                        "(the embedding inside the first segment's graph), and its exit checks are the numpy rule's "
-                        "(Table 5's note)."])
+                        "Per runtime: eager times each piece as a PyTorch call; onnxruntime runs each row as one "
+                        "graph (the segment, the embedding in the first, and its head in one session run), so its "
+                        "heads are counted in Segments, and its exit checks are the numpy rule's (Table 5's note)."])
     if batched:
         write_table(pd.DataFrame(batched), pd.DataFrame(batched_raw), out_dir / "table5_batched",
                     "Table 5 (batched): early-exit throughput with samples leaving the batch", batched_notes(first,
                                                                                                         scale))
-    plot_wallclock(raw_df[raw_df["threads"] == raw_df["threads"].iloc[0]], titles, out_dir / "fig5_wallclock",
-                   f"{scale}; {first['device']}, {first['mode']}, {raw_df['threads'].iloc[0]} thread(s)")
+    shown = raw_df[raw_df["wallclock_speedup"].notna()]
+    plot_wallclock(shown[shown["threads"] == shown["threads"].iloc[0]], titles, out_dir / "fig5_wallclock",
+                   f"{scale}; {first['device']}, {first['mode']}, {shown['threads'].iloc[0]} thread(s)")
     return raw_df
 
 
@@ -153,7 +172,8 @@ def breakdown_rows(method, r, point, titles, display, raw) -> None:
     ms = b["ms_per_query"]
     timed = next(t for t in r["timings"] if t["threads"] == b["threads"])["early_exit"]["ms_per_query"]["mean"]
     display.append({"Method": titles.get(method, method), "Runtime": _runtime(r), "Threads": str(b["threads"]),
-                    **{label: f"{ms[key]:.3f}" for key, label in (
+                    **{label: "in segments" if key in ("heads", "final") and b.get("heads_in_segments")
+                       else f"{ms[key]:.3f}" for key, label in (
                         ("segments", "Segments (ms)"), ("heads", "Exit heads (ms)"), ("final", "Final classifier (ms)"),
                         ("checks", "Exit checks (ms)"), ("other", "Other (ms)"))},
                     "Profiled total (ms/query)": f"{b['total_ms_per_query']:.3f}",
