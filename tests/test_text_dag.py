@@ -47,11 +47,17 @@ def test_text_ci_config_runs_to_table1(tmp_path):
     t5 = (report / "table5.md").read_text()
     assert "| COST-EFF (8x) " in t5 and "p50 / p90 / p99 (ms)" in t5 and "real length" in t5
     raw5 = pd.read_csv(report / "table5.csv")
-    # one row per method, thread setting and runtime, each method against its backbone under the same runtime
-    assert len(raw5) == 10 * len(set(raw5["threads"])) * len(runtimes) and list(dict.fromkeys(raw5["runtime"])) == runtimes
-    assert raw5["real_over_mac"].notna().all() and "Real ÷ MAC" in t5
-    assert (raw5["decisions_matched"] == raw5["decisions_total"]).all() and (raw5["decisions_total"] == 64).all()
-    assert raw5["gate_pass"].notna().all()
+    # one row per method, thread setting and runtime, each method against its backbone under the same runtime;
+    # EEformer's GLH heads keep a data-dependent number of tokens on text, which the ONNX exporter refuses: one row
+    # says it was not run under onnxruntime
+    timed = raw5[raw5["latency_ms"].notna()]
+    not_run = raw5[raw5["latency_ms"].isna()]
+    assert [(r.method, r.runtime) for r in not_run.itertuples()] == [("eeformer", r) for r in runtimes[1:]]
+    assert len(timed) == (10 * len(runtimes) - len(not_run)) * len(set(timed["threads"]))
+    assert list(dict.fromkeys(raw5["runtime"])) == runtimes
+    assert timed["real_over_mac"].notna().all() and "Real ÷ MAC" in t5
+    assert (timed["decisions_matched"] == timed["decisions_total"]).all() and (timed["decisions_total"] == 64).all()
+    assert timed["gate_pass"].notna().all()
     batched = pd.read_csv(report / "table5_batched.csv")
     assert set(batched["batch"]) == {32, 64} and (batched["same_as_batch1"] == batched["queries_compared"]).all()
     assert (report / "table5_breakdown.md").exists()

@@ -87,8 +87,8 @@ class OrtRuntime(PreparedRuntime):
     ``set_threads`` (default: torch's current count)."""
 
     name = "onnxruntime"
-    description = ("ONNX Runtime on the CPU: one graph per segment (the embedding in the first), exit head and the "
-                   "final classifier, the plain backbone as one graph; exit check in numpy (the exported runner's). "
+    description = ("ONNX Runtime on the CPU (fp32): one graph per row (its segment, the embedding in the first, and "
+                   "its head), the plain backbone as one graph; exit check in numpy (the exported runner's). "
                    f"Needs {EXTRA_HINT}")
     exit_check: ClassVar[str] = "rule"
     fused_heads: ClassVar[bool] = True  # a row's head runs in its segment's graph (a profile charges it there)
@@ -144,12 +144,11 @@ class OrtRuntime(PreparedRuntime):
         (text: another length, and a padded batch of two lengths; images: a batch of two), so a graph that baked a
         traced value into a constant fails here, not as a wrong decision in a table."""
         model = self.model
-        if self.text:
+        if self.text:  # 13 tokens (traced at 8), then 13 and 5 tokens right-padded with id 0
             ids = torch.arange(2000, 2013)[None]
-            inputs = [{"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)},
-                      {"input_ids": torch.cat([ids, ids.clamp(max=2004)]),
-                       "attention_mask": torch.cat([torch.ones_like(ids), (torch.arange(13) < 5)[None].long()]),
-                       "token_type_ids": torch.zeros(2, 13, dtype=torch.long)}]
+            short = (torch.arange(13) < 5)[None].long()
+            inputs = [{"input_ids": ids, "attention_mask": torch.ones_like(ids)},
+                      {"input_ids": torch.cat([ids, ids * short]), "attention_mask": torch.cat([ids > 0, short]).long()}]
         else:
             from ..export.graphs import example_input
 

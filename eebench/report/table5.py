@@ -250,9 +250,9 @@ def runtime_notes(results: list[dict[str, Any]]) -> list[str]:
     for r in results:
         rt = r["runtime"]
         what = {"eager": "the pieces in PyTorch eager mode, one module call at a time (the paper's path)",
-                "onnxruntime": "the pieces as ONNX graphs run by onnxruntime sessions on the CPU (segment 0 "
-                               "holds the embedding; the plain backbone is one graph), intra-op threads = the thread "
-                               "setting"}.get(rt["name"], "a registered runtime (eebench list runtimes)")
+                "onnxruntime": "each row (its segment, the embedding in the first, and its head) as one ONNX "
+                               "graph run by an onnxruntime session on the CPU, the plain backbone as one graph, "
+                               "intra-op threads = the thread setting"}.get(rt["name"], "a registered runtime (eebench list runtimes)")
         check = rt.get("exit_check", "policy")
         lines.append(f"Runtime {_runtime(r)}: {what}; batch-1 exit check: {CHECK_TEXT.get(check, check)}.")
     return lines

@@ -162,19 +162,26 @@ def mac_speedup(costs, compute: torch.Tensor, lengths: torch.Tensor | None) -> f
     return float(backbone_macs(costs, "paper", lengths).mean() / spent)
 
 
-def profile(rt, policy, xs, check) -> dict:
+def profile(rt, policy, xs, check, passes: int) -> dict:
+    """``passes`` profiled passes (``live.Probe``); per component the median over passes of its ms per query, so a
+    pass that the scheduler interrupted (a loaded machine) does not decide the split."""
+    import statistics
+
     from eebench.inference.live import COMPONENTS as PIECES, Probe, early_exit
 
-    probe = Probe()
-    total = 0.0
-    for x in xs:
-        start = time.perf_counter()
-        early_exit(rt, policy, x, probe, check=check)
-        total += time.perf_counter() - start
-    ms = {c: probe.seconds[c] * 1e3 / len(xs) for c in PIECES}
-    ms["other"] = total * 1e3 / len(xs) - sum(ms.values())
-    ms["total"] = total * 1e3 / len(xs)
-    return ms
+    per_pass = []
+    for _ in range(passes):
+        probe = Probe()
+        total = 0.0
+        for x in xs:
+            start = time.perf_counter()
+            early_exit(rt, policy, x, probe, check=check)
+            total += time.perf_counter() - start
+        ms = {c: probe.seconds[c] * 1e3 / len(xs) for c in PIECES}
+        ms["other"] = total * 1e3 / len(xs) - sum(ms.values())
+        ms["total"] = total * 1e3 / len(xs)
+        per_pass.append(ms)
+    return {c: statistics.median(m[c] for m in per_pass) for c in per_pass[0]}
 
 
 @torch.no_grad()
@@ -208,11 +215,12 @@ def bench(name: str, args) -> dict:
                                        lambda x: rt.run_backbone(x), xs, args.passes)
             compute = torch.cat([d.compute_index for d in outs])
             mac = mac_speedup(costs, compute, lengths)
-            real = bb["mean"] / ms["mean"]
+            real, real_p50 = bb["mean"] / ms["mean"], bb["p50"] / ms["p50"]
             res[label] = {"ms": ms, "backbone_ms": bb, "real_speedup": real, "mac_speedup": mac,
-                          "real_over_mac": real / mac, "histogram": torch.bincount(compute, minlength=rows).tolist()}
+                          "real_over_mac": real / mac, "real_over_mac_p50": real_p50 / mac,
+                          "histogram": torch.bincount(compute, minlength=rows).tolist()}
             plain_ms.append(bb["mean"])
-        res["mixed"]["breakdown_ms"] = profile(rt, mixed, xs, check)
+        res["mixed"]["breakdown_ms"] = profile(rt, mixed, xs, check, args.passes)
         out["paths"][key] = res
         out["backbone_ms"][key] = sum(plain_ms) / len(plain_ms)
     return out
@@ -226,13 +234,16 @@ def report(res: dict, threads: int) -> None:
           + ", ".join(f"{k} {v:.3f}" for k, v in res["backbone_ms"].items()))
     paths = res["paths"]
     labels = list(next(iter(paths.values())))
-    print(f"{'ms/query (real× / real÷MAC)':30s} {'MAC×':>6s}" + "".join(f" {p:>27s}" for p in paths))
+    print("ms/query mean (real× / real÷MAC on means / real÷MAC on p50s; real× against the path's own backbone)")
+    print(f"{'':30s} {'MAC×':>6s}" + "".join(f" {p:>34s}" for p in paths))
     for label in labels:
         first = next(iter(paths.values()))[label]
         cells = "".join(f" {paths[p][label]['ms']['mean']:>9.3f} ({paths[p][label]['real_speedup']:5.2f}× / "
-                        f"{paths[p][label]['real_over_mac']:4.2f})" for p in paths)
+                        f"{paths[p][label]['real_over_mac']:4.2f} / {paths[p][label]['real_over_mac_p50']:4.2f})"
+                        for p in paths)
         print(f"{label:30s} {first['mac_speedup']:6.2f}{cells}")
-    print(f"mixed histogram {next(iter(paths.values()))['mixed']['histogram']}; one profiled pass, ms/query:")
+    print(f"mixed histogram {next(iter(paths.values()))['mixed']['histogram']}; profiled passes (median per "
+          "component), ms/query:")
     print(f"{'path':22s}" + "".join(f" {c:>9s}" for c in (*COMPONENTS, "total")))
     for p, r in paths.items():
         b = r["mixed"]["breakdown_ms"]
