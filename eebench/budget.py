@@ -76,8 +76,11 @@ def run_budget(plan) -> dict[str, Any]:
         if images:
             timed = len(latency_methods(plan)) * 2 * (lat.get("passes", 50) + 1) * images  # method + its backbone
             threads = lat.get("threads", 1)
-            # every thread setting is timed in turn; a batched pass is charged as a batch-1 pass (an upper bound)
+            # every thread setting is timed in turn; a batched pass is charged as a batch-1 pass (an upper bound);
+            # every runtime of a list times it all again (charged at eager's speed, again an upper bound)
+            runtime = lat.get("runtime", "eager")
             timed *= (len(threads) if isinstance(threads, list) else 1) * (1 + len(lat.get("batches") or []))
+            timed *= len(set(runtime)) if isinstance(runtime, list) else 1
             hours["latency"] = timed * BATCH1_MS_PER_BLOCK * plan.num_layers / 1e3 / 3600
 
     def chain(name: str, stage: str) -> float:

@@ -1,4 +1,4 @@
-"""``eebench export`` and the onnxruntime runtime, on a tiny ViT and tiny BERTs.
+"""``eebench export`` on a tiny ViT and tiny BERTs (the onnxruntime latency runtime: test_ort_runtime.py).
 
 * the exported folder's predictions, exit rows and outputs equal live early exit / the offline replay of the same
   policy (outputs to 1e-4), for entropy, confidence and patience rules, on inputs whose exits differ;
@@ -26,7 +26,6 @@ from eebench.errors import EEBenchError
 from eebench.export import run_early_exit as runner
 from eebench.export.rules import RULES, compile_rule
 from eebench.inference import early_exit
-from eebench.inference.rows import run_row
 from eebench.io import save_torch
 from eebench.model import MultiExitModel
 from eebench.policies import POLICIES, Policy, build_policy, policy_for_rows
@@ -388,56 +387,6 @@ def test_rule_resolves_per_layer_thresholds():
     rule = compile_rule(policy, 6, 3)
     assert rule["tested"] == 4
     assert rule["thresholds"] == [float(np.float32(v)) for v in (0.2, 0.4, 0.6, 0.8)]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the onnxruntime runtime
-# ---------------------------------------------------------------------------------------------------------------
-
-def test_ort_runtime_matches_live_and_times_queries(vit):
-    pytest.importorskip("onnxruntime")
-    from eebench.inference.ort_runtime import OrtRuntime, decisions, time_queries
-
-    model, _, x = vit
-    runtime = OrtRuntime(threads=1).prepare(model)
-    assert runtime.name == "onnxruntime" and runtime.version.startswith("onnxruntime ")
-    policy = {"name": "pabee_patience", "params": {"patience": 1}}
-    live_policy = policy_for_rows("pabee_patience", {"patience": 1}, model.row_layers)
-    for i, got in enumerate(decisions(runtime, x[:8], policy)):
-        want = early_exit(model, live_policy, x[i:i + 1])
-        assert torch.equal(got.exit_index, want.exit_index) and torch.equal(got.prediction, want.prediction)
-        assert torch.allclose(got.output, want.output, atol=1e-4, rtol=0)
-    # the pieces, on torch inputs: embedding → segment k → head k, as run_row computes them
-    hidden, mask = runtime.embed(x[:1])
-    with torch.no_grad():
-        t_hidden, ctx = model.backbone.embed(x[:1])
-        for row in range(len(model.row_layers)):
-            out = run_row(model, row, t_hidden, ctx)
-            t_hidden = out.hidden
-            hidden = runtime.segment(row, torch.from_numpy(hidden), mask)
-            assert np.allclose(hidden, out.hidden.numpy(), atol=1e-4)
-            logits = runtime.final(hidden) if row == len(model.row_layers) - 1 else runtime.head(row, hidden)[0]
-            assert np.allclose(logits, out.logits.numpy(), atol=1e-4)
-        assert np.allclose(runtime.plain(x[:2]), model.backbone(x[:2]).numpy(), atol=1e-4)
-    for pol in (live_policy, None):
-        times = time_queries(runtime, x[:6], pol, warmup=1)
-        assert len(times) == 6 and all(t > 0 for t in times)
-
-
-def test_ort_runtime_on_text(bert):
-    pytest.importorskip("onnxruntime")
-    from eebench.inference.ort_runtime import OrtRuntime, decisions, time_queries
-
-    model, _, texts = bert
-    runtime = OrtRuntime(threads=1).prepare(model)
-    logits, _ = _offline(model, texts)
-    policy = build_policy("pabee_patience", patience=1)
-    want = policy.decide(logits)
-    got = decisions(runtime, texts, policy)
-    assert [int(d.exit_index) for d in got] == want.exit_index.tolist()
-    assert [int(d.prediction) for d in got] == want.prediction.tolist()
-    assert np.allclose(runtime.plain(texts[0]), logits[-1, :1].numpy(), atol=1e-4)
-    assert len(time_queries(runtime, texts[:3], policy)) == 3
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -326,7 +326,7 @@ def test_latency_cli_on_a_checkpoint(tmp_path, capsys):
     assert "ms/query" in printed and "early exit" in printed and "backbone" in printed and "p99" in printed
     result = json.loads(out.read_text())
     assert result["protocol"]["queries"] == 5 and result["provenance"]["torch"] == torch.__version__
-    assert result["runtime"] == {"name": "eager", "version": f"torch {torch.__version__}"}
+    assert result["runtime"] == {"name": "eager", "version": f"torch {torch.__version__}", "exit_check": "policy"}
     assert [t["threads"] for t in result["timings"]] == [1]
     assert main(["latency", "--checkpoint", str(tmp_path / "ckpt.pt"), "--device", "cpu",
                  "--policy", '{"name": "lgvit_entropy", "sweep": {"threshold": [1, 2]}}']) == 2

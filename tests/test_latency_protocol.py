@@ -238,7 +238,7 @@ PROTOCOL_FIELDS = {"protocol", "runtime", "device", "dtype", "mode", "policy", "
 
 def check_fields(result, threads, batches, n):
     assert PROTOCOL_FIELDS <= set(result)
-    assert result["runtime"] == {"name": "eager", "version": f"torch {torch.__version__}"}
+    assert result["runtime"] == {"name": "eager", "version": f"torch {torch.__version__}", "exit_check": "policy"}
     assert [t["threads"] for t in result["timings"]] == threads
     for timing in result["timings"]:
         for key in ("early_exit", "backbone"):

@@ -19,6 +19,10 @@ pytestmark = [pytest.mark.skipif(shutil.which("snakemake") is None, reason="snak
 def test_text_ci_config_runs_to_table1(tmp_path):
     cfg = yaml.safe_load((REPO / "config" / "text_ci.yaml").read_text())
     cfg["dataset"].update(root=str(SST2), limit_train=128, limit_eval=64, cache_dir=str(tmp_path / "cache"))
+    runtimes = cfg["latency"]["runtime"]
+    assert runtimes == ["eager", "onnxruntime"]
+    if not _installed("onnxruntime", "onnx"):  # the export extra is optional: time with eager alone
+        cfg["latency"]["runtime"] = runtimes = ["eager"]
     (tmp_path / "text.yaml").write_text(yaml.safe_dump(cfg))
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--configfile",
            str(tmp_path / "text.yaml"), "--cores", "2"]
@@ -43,9 +47,17 @@ def test_text_ci_config_runs_to_table1(tmp_path):
     t5 = (report / "table5.md").read_text()
     assert "| COST-EFF (8x) " in t5 and "p50 / p90 / p99 (ms)" in t5 and "real length" in t5
     raw5 = pd.read_csv(report / "table5.csv")
-    assert len(raw5) == 10 * len(set(raw5["threads"])) and set(raw5["runtime"]) == {"eager"}
-    assert (raw5["decisions_matched"] == raw5["decisions_total"]).all() and (raw5["decisions_total"] == 64).all()
-    assert raw5["gate_pass"].notna().all()
+    # one row per method, thread setting and runtime, each method against its backbone under the same runtime;
+    # EEformer's GLH heads keep a data-dependent number of tokens on text, which the ONNX exporter refuses: one row
+    # says it was not run under onnxruntime
+    timed = raw5[raw5["latency_ms"].notna()]
+    not_run = raw5[raw5["latency_ms"].isna()]
+    assert [(r.method, r.runtime) for r in not_run.itertuples()] == [("eeformer", r) for r in runtimes[1:]]
+    assert len(timed) == (10 * len(runtimes) - len(not_run)) * len(set(timed["threads"]))
+    assert list(dict.fromkeys(raw5["runtime"])) == runtimes
+    assert timed["real_over_mac"].notna().all() and "Real ÷ MAC" in t5
+    assert (timed["decisions_matched"] == timed["decisions_total"]).all() and (timed["decisions_total"] == 64).all()
+    assert timed["gate_pass"].notna().all()
     batched = pd.read_csv(report / "table5_batched.csv")
     assert set(batched["batch"]) == {32, 64} and (batched["same_as_batch1"] == batched["queries_compared"]).all()
     assert (report / "table5_breakdown.md").exists()
@@ -97,6 +109,12 @@ def test_text_ci_config_runs_to_table1(tmp_path):
     assert "within 1 point of the backbone" in summary
     assert json.loads((board.root / "board.json").read_text())["provenance"]["wall_time"]["stages"] >= 10
     assert sum(p.stat().st_size for p in board.root.rglob("*") if p.is_file()) < 2_000_000
+
+
+def _installed(*modules: str) -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
 def _glue_folder(root: Path, header: str, rows: list[str]) -> str:

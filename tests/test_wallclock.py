@@ -134,6 +134,9 @@ def test_budget_counts_every_thread_setting_and_batch_size():
     # two thread settings, each timed at batch 1 and at two batch sizes (charged as batch 1): 2 × 3 times as much
     more = run_budget(Plan(config(passes=4, limit=100, threads=[1, "all"], batches=[32, 64])))["gpu_hours"]["latency"]
     assert more == pytest.approx(6 * one)
+    # two runtimes time everything twice (charged at eager's speed): 2 × as much
+    both = run_budget(Plan(config(passes=4, limit=100, runtime=["eager", "onnxruntime"])))["gpu_hours"]["latency"]
+    assert both == pytest.approx(2 * one)
 
 
 @pytest.mark.parametrize("name", ["sst2", "text_ci"])
@@ -145,4 +148,5 @@ def test_text_configs_time_one_thread_and_all_with_batches(name):
     cfg = validate_config(read_config(Path(__file__).resolve().parents[1] / "config" / f"{name}.yaml"))
     lat = cfg["latency"]
     assert lat["threads"] == [1, "all"] and lat["batches"] == [32, 64] and lat["mode"] == "eager"
+    assert lat["runtime"] == ["eager", "onnxruntime"]  # each method under both, against its backbone under each
     assert latency_methods(Plan(cfg)) == list(cfg["methods"])

@@ -75,6 +75,40 @@ class _Head(nn.Module):
         return logits if lte is None else (logits, lte)
 
 
+def _embed_inputs(backbone: Backbone, text: bool, inputs: tuple) -> tuple[torch.Tensor, Context]:
+    """The embedding of a graph's raw inputs (text: ids, segment ids, mask, in ``TEXT_INPUTS`` + mask order)."""
+    if text:
+        ids, types, mask = inputs
+        return backbone.embed({"input_ids": ids, "token_type_ids": types, "attention_mask": mask})
+    return backbone.embed(inputs[0])
+
+
+class _Row(nn.Module):
+    """Row ``row`` as the onnxruntime runtime runs it, in one graph: its segment (row 0: from the raw inputs, the
+    embedding first), then its head (the final classifier for the last row). Outputs: the segment's hidden state
+    where a later row reads it (a row with blocks, not the last), then the head's logits (and LTE output)."""
+
+    def __init__(self, model: MultiExitModel, row: int, text: bool):
+        super().__init__()
+        self.model, self.row, self.text = model, row, text
+
+    def forward(self, *inputs):
+        backbone = self.model.backbone
+        if self.row == 0:
+            hidden, ctx = _embed_inputs(backbone, self.text, inputs)
+        else:
+            hidden = inputs[0]
+            ctx = context(backbone, inputs[1] if self.text else None, hidden)
+        out = run_blocks(self.model, self.row, hidden, ctx)
+        logits, lte = row_head(self.model, self.row, out, ctx)
+        heads = (logits,) if lte is None else (logits, lte)
+        return (out, *heads) if _passes_hidden(self.model, self.row) else heads
+
+
+def _passes_hidden(model: MultiExitModel, row: int) -> bool:
+    return row < len(model.row_layers) - 1 and bool(row_blocks(model, row))
+
+
 class _Plain(nn.Module):
     """The model without exits: embedding, every block, final classifier (the backbone's forward, or the method's
     own final head where it has one)."""
@@ -84,11 +118,7 @@ class _Plain(nn.Module):
         self.model, self.text = model, text
 
     def forward(self, *inputs):
-        if self.text:
-            ids, types, mask = inputs
-            hidden, ctx = self.model.backbone.embed({"input_ids": ids, "token_type_ids": types, "attention_mask": mask})
-        else:
-            hidden, ctx = self.model.backbone.embed(inputs[0])
+        hidden, ctx = _embed_inputs(self.model.backbone, self.text, inputs)
         last = len(self.model.row_layers) - 1
         for i in range(1, self.model.backbone.num_layers + 1):
             hidden = self.model.backbone.block(i, hidden, ctx)
@@ -199,3 +229,38 @@ def export_graphs(model: MultiExitModel, out_dir: Path, example=None, opset: int
             _export(_Plain(model, text), (*embed_args, *extra), out_dir / plain_file, names, ["logits"],
                     {**{n: (seq if text else batch) for n in names}, "logits": batch}, opset)
     return {"embed": "embed.onnx", "rows": entries, "order": order, "backbone": plain_file}
+
+
+def export_runtime_graphs(model: MultiExitModel, out_dir: Path, example=None, opset: int = OPSET) -> dict[str, Any]:
+    """The graphs the onnxruntime runtime (``inference.ort_runtime``) runs: one per row (``_Row``: the segment and its
+    head, so a query pays one session run per row it computes, not two or three) and the plain model in one graph.
+    Returns, per row, the file, whether it outputs the hidden state and whether it outputs an LTE value, and the
+    plain model's file."""
+    backbone = model.backbone
+    text = is_text(backbone)
+    feeds = as_feeds(backbone, example_input(backbone) if example is None else example)
+    batch, seq = {0: "batch"}, {0: "batch", 1: "tokens"}
+    tokens = seq if text else batch
+    raw_names = [*TEXT_INPUTS, "attention_mask"] if text else [IMAGE_INPUT]
+    raw_args = tuple(feeds[n] for n in raw_names)
+    raw_dyn = {n: (seq if text else batch) for n in raw_names}
+    hidden_names = ["hidden", "attention_mask"] if text else ["hidden"]
+    hidden_dyn = {"hidden": tokens, **({"attention_mask": seq} if text else {})}
+    out_dir = Path(out_dir)
+    rows = []
+    with _eval(model), torch.no_grad():
+        hidden, ctx = _embed_inputs(backbone, text, raw_args)
+        for row in range(len(model.row_layers)):
+            args = raw_args if row == 0 else (hidden, *((feeds["attention_mask"],) if text else ()))
+            names, dyn = (raw_names, raw_dyn) if row == 0 else (hidden_names, hidden_dyn)
+            hidden = run_blocks(model, row, hidden, ctx)
+            lte = row_head(model, row, hidden, ctx)[1] is not None
+            passes = _passes_hidden(model, row)
+            outputs = [*(["hidden_out"] if passes else []), "logits", *(["lte"] if lte else [])]
+            out_dyn = {**({"hidden_out": tokens} if passes else {}), "logits": batch, **({"lte": batch} if lte else {})}
+            name = f"row_{row}.onnx"
+            _export(_Row(model, row, text), args, out_dir / name, names, outputs, {**dyn, **out_dyn}, opset)
+            rows.append({"file": name, "hidden": passes, "lte": lte})
+        _export(_Plain(model, text), raw_args, out_dir / "backbone.onnx", raw_names, ["logits"],
+                {**raw_dyn, "logits": batch}, opset)
+    return {"text": text, "inputs": raw_names, "rows": rows, "backbone": "backbone.onnx"}

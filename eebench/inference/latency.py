@@ -21,8 +21,10 @@ operating point, against its own plain backbone (same weights, no exit head, run
    decisions are checked against the batch-1 live ones.
 
 ``dtype`` casts weights and image inputs (pure low-precision inference, unlike training's autocast). ``mode="eager"``
-runs the pieces through ``runtime`` (``runtime.Runtime``); ``"graph"`` replays each segment as a CUDA graph
-(``graphs``; ``schedule`` and ``decide`` pick how exits are checked) and the plain backbone as one whole-model graph.
+runs the pieces through ``runtime`` (``runtime.Runtime``: ``eager`` PyTorch, ``onnxruntime`` graphs; each thread
+setting reaches it through ``set_threads``, and the batch-1 exit check is the runtime's ``exit_check``, recorded
+with its name and version); ``"graph"`` replays each segment as a CUDA graph (``graphs``; ``schedule`` and
+``decide`` pick how exits are checked) and the plain backbone as one whole-model graph.
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ from ..metrics import get_metric
 from ..model import MultiExitModel
 from ..policies import Decision, Policy, build_policy, policy_for_rows
 from ..policies.base import decide_at
-from .live import COMPONENTS, Probe, batched_exit, early_exit
+from .live import COMPONENTS, Probe, batched_exit, early_exit, exit_check_of
 from .queries import Queries, eval_queries, tensor_queries
 from .replay import agreement, offline_decisions
 from .runtime import Runtime, build_runtime, runtime_info
@@ -163,7 +165,8 @@ def _breakdown(rt: Runtime, policy: Policy, q: Queries, device: torch.device, th
     n = len(q)
     ms = {c: probe.seconds[c] * 1e3 / n for c in COMPONENTS}
     ms["other"] = total * 1e3 / n - sum(ms.values())
-    return {"threads": threads, "timer": TIMER, "ms_per_query": ms, "total_ms_per_query": total * 1e3 / n}
+    return {"threads": threads, "timer": TIMER, "ms_per_query": ms, "total_ms_per_query": total * 1e3 / n,
+            "heads_in_segments": bool(getattr(rt, "fused_heads", False))}
 
 
 def _time_batches(run, batches: list[Any], device: torch.device) -> float:
@@ -210,7 +213,7 @@ def _batch1(rt: Runtime, run_exits, run_plain, q: Queries, passes: int, device: 
     the first timed pass's decisions, the plain backbone's predictions)."""
     timings, decided, first, plain = [], [], None, None
     for t in settings:
-        torch.set_num_threads(t)
+        rt.set_threads(t)
         _warm_up(rt, run_exits, run_plain, q, mode)
         ee_ms, bb_ms = [], []
         for _ in range(passes):
@@ -267,11 +270,11 @@ def table5_latency(model: MultiExitModel, policy: Policy, queries: Queries | tor
         timings, decided, first, plain = _batch1(rt, run_exits, run_plain, q, passes, dev, settings, mode)
         breakdown = None
         if mode == "eager":
-            torch.set_num_threads(settings[0])
+            rt.set_threads(settings[0])
             breakdown = _breakdown(rt, policy, q, dev, settings[0])
         batched = []
         for t in settings:
-            torch.set_num_threads(t)
+            rt.set_threads(t)
             batched += [_throughput(rt, policy, q, size, passes, dev, t, first) for size in batches]
     finally:
         torch.set_num_threads(before)
@@ -298,7 +301,7 @@ def table5_latency(model: MultiExitModel, policy: Policy, queries: Queries | tor
                          min(WARMUP_QUERIES, len(q)) if mode == "eager" else 0,
                          "order": "the evaluation split's own order, its first queries; each at its real size",
                          "percentiles": PERCENTILE_RULE},
-            "runtime": runtime_info(rt), "device": str(dev), "dtype": dtype,
+            "runtime": runtime_info(rt, exit_check_of(rt, policy)), "device": str(dev), "dtype": dtype,
             "mode": mode if mode == "eager" else f"graph/{schedule}/{decide}",
             "policy": getattr(policy, "name", type(policy).__name__), "row_layers": model.row_layers,
             **({"tokens": lengths} if lengths else {}),  # text: each query's token count
@@ -319,13 +322,13 @@ def latency_checkpoint(checkpoint: str | Path, policy: dict[str, Any], device: s
     from ..evaluate import load_cache
     from ..io import load_torch
     from ..provenance import provenance
-    from .runtime import RUNTIMES
+    from .runtime import require_runtime
 
     if not isinstance(policy, dict) or "name" not in policy or "sweep" in policy:
         raise fail(f"latency needs one operating point, got policy {policy!r}",
                    'pass --policy \'{"name": ..., "params": {...}}\' (no "sweep": pick its values into params)')
     build_policy(policy["name"], **(policy.get("params") or {}))  # a bad policy fails before any loading
-    RUNTIMES.get(runtime)
+    require_runtime(runtime)
     settings = resolve_threads(threads)
     ckpt = load_torch(checkpoint)
     job = ckpt["job"]
@@ -349,7 +352,8 @@ def format_table(result: dict[str, Any]) -> str:
     """The small table ``eebench latency`` prints."""
     rt, proto = result["runtime"], result["protocol"]
     lines = [f"{result['policy']} on {result['device']} ({result['dtype']}, {result['mode']}, {rt['name']}: "
-             f"{rt['version']}): batch 1, {proto['queries']} queries × {proto['timed_passes']} timed passes",
+             f"{rt['version']}, exit check: {rt.get('exit_check', 'policy')}): batch 1, {proto['queries']} queries × "
+             f"{proto['timed_passes']} timed passes",
              f"{'model':12s} {'threads':>7s} {'ms/query (mean ± std)':>22s} {'p50':>8s} {'p90':>8s} {'p99':>8s} "
              f"{'speed-up':>9s}"]
     for timing in result["timings"]:

@@ -8,7 +8,8 @@ take a model (run eagerly) or a prepared ``runtime.Runtime``.
 
 The exit check after row k stores the row's logits into a ``RowBuffer`` and runs ``policy.decide`` on the rows so
 far: patience policies (PABEE, PCEE, LGViT's) read their history of predictions from the buffer, as they do from the
-cache offline. A ``Probe`` adds up the wall time of each piece (segments, heads, the final classifier, checks).
+cache offline. At batch 1 a runtime may ask for the policy's compiled numpy rule instead (``rulecheck``), which
+decides the same at a fraction of the cost. A ``Probe`` adds up the wall time of each piece (segments, heads, the final classifier, checks).
 """
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ from ..errors import fail
 from ..model import MultiExitModel
 from ..policies import Decision, Policy
 from .causal import RowBuffer
+from .rulecheck import observe, rule_check, rule_decision
 from .runtime import Runtime, as_runtime
 
 COMPONENTS = ("segments", "heads", "final", "checks")
+CHECKS = ("policy", "rule")  # batch-1 exit checks: the torch policy on the rows so far, or its compiled numpy rule
 
 
 class Probe:
@@ -62,23 +65,49 @@ def _unsettled(row: int, rows: int) -> "Exception":
                 "a policy's compute_index must be a row of its input")
 
 
-def _row(rt: Runtime, row: int, state: Any, call) -> tuple[Any, torch.Tensor, torch.Tensor | None]:
-    """Segment ``row`` then its head (the final classifier for the last row) → (state, logits, lte)."""
+def _raw_row(rt: Runtime, row: int, state: Any, call) -> tuple[Any, Any, Any | None]:
+    """Segment ``row`` then its head (the final classifier for the last row) → (state, logits, lte), as the runtime
+    returns them."""
     state = call("segments", rt.run_segment, row, state)
     if row == rt.rows - 1:
-        return state, torch.as_tensor(call("final", rt.run_final, state)), None
+        return state, call("final", rt.run_final, state), None
     logits, lte = call("heads", rt.run_head, row, state)
+    return state, logits, lte
+
+
+def _row(rt: Runtime, row: int, state: Any, call) -> tuple[Any, torch.Tensor, torch.Tensor | None]:
+    state, logits, lte = _raw_row(rt, row, state, call)
     return state, torch.as_tensor(logits), None if lte is None else torch.as_tensor(lte)
 
 
+def exit_check_of(rt: Runtime, policy: Policy, check: str | None = None) -> str:
+    """The check the batch-1 loop runs for ``policy`` on ``rt``: ``check`` (default: the runtime's own), "rule" only
+    where the policy compiles to one."""
+    kind = _check_kind(rt, check)
+    return "policy" if kind == "rule" and rule_check(policy, rt.rows, rt.classes, rt.lte) is None else kind
+
+
+def _check_kind(rt: Runtime, check: str | None) -> str:
+    kind = check or getattr(rt, "exit_check", "policy")
+    if kind not in CHECKS:
+        raise fail(f"unknown exit check {kind!r}", f"use one of {list(CHECKS)}")
+    return kind
+
+
 @torch.no_grad()
-def early_exit(model: MultiExitModel | Runtime, policy: Policy, x: Any, probe: Probe | None = None) -> Decision:
+def early_exit(model: MultiExitModel | Runtime, policy: Policy, x: Any, probe: Probe | None = None,
+               check: str | None = None) -> Decision:
     """Batch-1 inference with early return: row by row (segment + head), stopping as soon as the policy's decision
-    settles. Reading ``settled`` is one host sync per exit, as in the official code's Python ``if``."""
+    settles. Reading ``settled`` is one host sync per exit, as in the official code's Python ``if``. ``check``: how
+    exits are checked (``CHECKS``; default: the runtime's ``exit_check``)."""
     rt = as_runtime(model)
     if batch_size(x) != 1:
         raise fail(f"early_exit got a batch of {batch_size(x)}", "pass one sample ([1, ...]) or use batched_exit")
     call = probe or _direct
+    if _check_kind(rt, check) == "rule":
+        rule = rule_check(policy, rt.rows, rt.classes, rt.lte)
+        if rule is not None:
+            return _early_exit_rule(rt, rule, x, call)
     state, buffer = x, None
     for row in range(rt.rows):
         state, logits, lte = _row(rt, row, state, call)
@@ -87,6 +116,17 @@ def early_exit(model: MultiExitModel | Runtime, policy: Policy, x: Any, probe: P
         decision, settled = call("checks", _check_row, buffer, policy, row, logits, lte, None)
         if bool(settled[0]):
             return decision
+    raise _unsettled(rt.rows - 1, rt.rows)
+
+
+def _early_exit_rule(rt: Runtime, rule, x: Any, call) -> Decision:
+    """``early_exit`` with the policy's compiled numpy rule as the check (``rulecheck``)."""
+    rule.reset()
+    state = x
+    for row in range(rt.rows):
+        state, logits, lte = _raw_row(rt, row, state, call)
+        if call("checks", observe, rule, row, logits, lte):
+            return call("checks", rule_decision, rule)
     raise _unsettled(rt.rows - 1, rt.rows)
 
 

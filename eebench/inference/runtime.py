@@ -11,6 +11,13 @@ command line); third-party ones through the entry-point group ``eebench.runtimes
 
 What a runtime passes between its own calls (``state``: hidden states, padding masks, engine buffers) is its own
 business; the loops only hand it back. Logits come back as anything ``torch.as_tensor`` reads, ``[batch, classes]``.
+
+``exit_check`` says how the batch-1 loop checks this runtime's exits: ``"policy"`` stores each row and runs the
+vectorised torch policy on the rows so far (``causal``; tens of small torch operations per exit, the paper's
+per-exit Python check), ``"rule"`` feeds each row to the numpy rule the policy compiles to (``rulecheck``; a few
+microseconds). Both decide as the policy does (the export tests check the rules against every registered policy);
+a policy without a compiled rule is checked by the policy itself. Batched exit always runs the policy.
+``set_threads`` gives the pieces a thread count (the protocol's one thread / every core).
 """
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 
-from ..errors import fail
+from ..errors import EEBenchError, fail
 from ..model import MultiExitModel
 from ..registry import Registry
 from .rows import exit_outputs, final_logits, keep_samples, plain_logits, run_blocks
@@ -26,6 +33,7 @@ from .rows import exit_outputs, final_logits, keep_samples, plain_logits, run_bl
 
 class Runtime(Protocol):
     name: ClassVar[str]
+    exit_check: ClassVar[str]  # "policy" or "rule": how the batch-1 loop checks exits (above)
     rows: int  # exits + the final classifier (set by ``prepare``)
     classes: int
     lte: bool  # the model has BERxiT's learning-to-exit module (heads return its output)
@@ -35,6 +43,9 @@ class Runtime(Protocol):
 
     def prepare(self, model: MultiExitModel) -> None:
         """Take a model in eval mode, already on its device and dtype (compile, export, load an engine...)."""
+
+    def set_threads(self, threads: int) -> None:
+        """Run the pieces on ``threads`` CPU threads from now on."""
 
     def run_segment(self, k: int, state: Any) -> Any:
         """Segment k; for k = 0 ``state`` is the input batch (an image tensor or a text batch's dict)."""
@@ -55,10 +66,23 @@ class Runtime(Protocol):
 RUNTIMES: Registry[type] = Registry("runtimes")
 
 
+class UnsupportedModel(EEBenchError):
+    """A runtime cannot run this model faithfully (an operator its exporter cannot express, or graphs that disagree
+    with the model): the latency job records the method as not run under that runtime instead of failing the table."""
+
+
 class PreparedRuntime:
     """What every runtime records of the model it prepared."""
 
     name: ClassVar[str]
+    exit_check: ClassVar[str] = "policy"
+
+    @classmethod
+    def check_available(cls) -> None:
+        """Fail in one line, naming what installs it, where the library this runtime runs on is missing."""
+
+    def set_threads(self, threads: int) -> None:
+        torch.set_num_threads(threads)
 
     def prepare(self, model: MultiExitModel) -> None:
         if model.training:
@@ -75,8 +99,12 @@ class EagerRuntime(PreparedRuntime):
     name = "eager"
     description = "PyTorch eager mode, piece by piece, the exit check in Python (the paper's path)"
 
-    def version(self) -> str:
+    @classmethod
+    def library_version(cls) -> str:
         return f"torch {torch.__version__}"
+
+    def version(self) -> str:
+        return self.library_version()
 
     def run_segment(self, k, state):
         hidden, ctx = self.model.backbone.embed(state) if k == 0 else state
@@ -96,9 +124,35 @@ class EagerRuntime(PreparedRuntime):
         return plain_logits(self.model, inputs)
 
 
+def require_runtime(name: str) -> type:
+    """The runtime registered as ``name``, with its library installed (each fails in one line)."""
+    cls = RUNTIMES.get(name)
+    check = getattr(cls, "check_available", None)
+    if check is not None:
+        check()
+    return cls
+
+
+def runtime_names(setting: str | list[str] | tuple[str, ...]) -> list[str]:
+    """``latency.runtime`` (one name or a list) → distinct names in order, each registered and installed."""
+    names = [setting] if isinstance(setting, str) else list(setting)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise fail(f"latency runtime {setting!r}", "name a runtime or a list of them, e.g. [eager, onnxruntime]")
+    out = list(dict.fromkeys(names))
+    for name in out:
+        require_runtime(name)
+    return out
+
+
+def runtime_version(name: str) -> str:
+    """The version a runtime would record, without a model (for a row that could not be run)."""
+    cls = require_runtime(name)
+    return cls.library_version() if hasattr(cls, "library_version") else "?"
+
+
 def build_runtime(name: str, model: MultiExitModel) -> Runtime:
     """The registered runtime ``name``, prepared on ``model``."""
-    runtime = RUNTIMES.get(name)()
+    runtime = require_runtime(name)()
     runtime.prepare(model)
     return runtime
 
@@ -110,5 +164,7 @@ def as_runtime(model_or_runtime: MultiExitModel | Runtime) -> Runtime:
     return model_or_runtime
 
 
-def runtime_info(runtime: Runtime) -> dict[str, str]:
-    return {"name": runtime.name, "version": runtime.version()}
+def runtime_info(runtime: Runtime, exit_check: str | None = None) -> dict[str, str]:
+    """What every latency row records of the runtime: its name, version and the exit check that ran."""
+    return {"name": runtime.name, "version": runtime.version(),
+            "exit_check": exit_check or getattr(runtime, "exit_check", "policy")}

@@ -3,6 +3,10 @@
 heads) in the same process, under the protocol of ``eebench.inference.latency``, into one JSON that the report
 renders. One job per run, methods one after another, so no two timings share the machine.
 
+``latency.runtime`` names one runtime or a list (``[eager, onnxruntime]``): every method is timed under each, against
+its backbone under the same one. The first runtime's results sit under ``methods`` (the one-runtime shape), the
+others' under ``runtime_methods[<runtime>]``; ``runtimes`` lists them in order.
+
 The job reads a spec (:func:`latency_spec`) holding only what the timings depend on — each method's policy, files and
 the timing settings — so that editing another method or an ablation does not rerun it."""
 from __future__ import annotations
@@ -50,13 +54,19 @@ def check_latency_settings(plan: Plan) -> None:
     """What the schema cannot say: the runtime is registered, and graph mode (one captured input shape) is not asked
     of text, whose queries keep their own lengths."""
     from ..backbones import BACKBONES
-    from ..inference.runtime import RUNTIMES
+    from ..inference.runtime import runtime_names
 
     cfg = plan.config["latency"]
-    RUNTIMES.get(cfg["runtime"])
+    names = runtime_names(cfg["runtime"])
     if cfg["mode"] == "graph" and BACKBONES.get(plan.config["backbone"]["name"]).family == "bert":
         raise fail("latency.mode graph captures one input shape, but text queries are timed at their own lengths",
                    "use latency.mode: eager for a text run")
+    if cfg["mode"] == "graph" and names != ["eager"]:
+        raise fail(f"latency.mode graph replays the eager model's CUDA graphs, but latency.runtime is {names}",
+                   "use latency.runtime: eager with mode graph, or mode eager for other runtimes")
+    if "onnxruntime" in names and (cfg["device"] != "cpu" or cfg["dtype"] != "fp32"):
+        raise fail(f"latency.runtime onnxruntime runs fp32 on the CPU, but latency has device {cfg['device']!r} and "
+                   f"dtype {cfg['dtype']!r}", "set latency.device: cpu and latency.dtype: fp32, or drop onnxruntime")
 
 
 def latency_spec(plan: Plan) -> dict[str, Any]:
@@ -152,6 +162,32 @@ def add_macs(result: dict[str, Any], costs: dict[str, Any]) -> None:
             result["backbone"]["expected_macs_real"][c] = plain
 
 
+def runtime_results(latency: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(runtime, {method: result}) for every runtime a latency JSON holds, in order (a JSON written before runtime
+    lists holds one, under ``methods``)."""
+    methods = latency["methods"]
+    if not methods:
+        return []
+    names = latency.get("runtimes") or [next(iter(methods.values()))["runtime"]["name"]]
+    return [(name, methods if k == 0 else latency["runtime_methods"][name]) for k, name in enumerate(names)]
+
+
+def _log_result(result: dict[str, Any], conv: str, log) -> None:
+    rt = result["runtime"]
+    macs = result["early_exit"].get("mac_speedup_real", result["early_exit"]["mac_speedup"])[conv]
+    log(f"  {rt['name']} ({rt['version']}, exit check: {rt['exit_check']})")
+    for timing in result["timings"]:
+        ee, bb = timing["early_exit"]["ms_per_query"], timing["backbone"]["ms_per_query"]
+        log(f"    {timing['threads']} thread(s): {ee['mean']:.3f} ± {ee['std']:.3f} ms/query vs its backbone "
+            f"{bb['mean']:.3f} ± {bb['std']:.3f} → {timing['wallclock_speedup']:.2f}× (MACs {macs:.2f}×; real ÷ MAC "
+            f"{timing['wallclock_speedup'] / macs:.2f})")
+    match = result["decisions_match"]
+    log(f"    decisions match the offline replay: {match['matched']} / {match['total']}")
+    for r in result["batched"]:
+        log(f"    batch {r['batch']}, {r['threads']} thread(s): {r['early_exit_samples_per_s']['mean']:.1f} vs "
+            f"{r['backbone_samples_per_s']['mean']:.1f} samples/s → {r['throughput_speedup']:.2f}×")
+
+
 def timed_cache(item: dict[str, Any], seeds: list[int], seed: int) -> str:
     """The exit-logit cache of the timed seed's model (the decisions match replays it)."""
     return item["caches"][seeds.index(seed)]
@@ -161,36 +197,38 @@ def run_latency(spec: dict[str, Any], log=print, cores: int | None = None) -> di
     """Time every method of a :func:`latency_spec` and write ``latency_path(run)``; returns what it wrote.
     ``cores``: the job's cores, what thread setting ``all`` means (capped by the cores the process may run on)."""
     from ..inference.latency import latency_checkpoint, resolve_threads
+    from ..inference.runtime import UnsupportedModel, runtime_names, runtime_version
     from ..provenance import provenance
 
     cfg, conv = spec["settings"], spec["macs_convention"]
+    names = runtime_names(cfg["runtime"])
     out: dict[str, Any] = {"run": spec["run"], "seed": spec["seed"], "settings": cfg, "macs_convention": conv,
-                           "order": spec["order"], "methods": {}}
+                           "order": spec["order"], "runtimes": names, "methods": {}}
+    if len(names) > 1:
+        out["runtime_methods"] = {name: {} for name in names[1:]}
     for i, method in enumerate(spec["order"], 1):
         item = spec["methods"][method]
         policy = operating_policy(item, spec["seeds"], spec["operating_point"], method, spec.get("retention_base"))
         log(f"[{i}/{len(spec['order'])}] {method}: {policy['name']} {policy['params']}")
-        result = latency_checkpoint(item["checkpoint"], policy, device=cfg["device"], dtype=cfg["dtype"],
-                                    passes=cfg["passes"], limit=cfg["limit"], mode=cfg["mode"],
-                                    schedule=cfg["schedule"], decide=cfg["decide"],
-                                    threads=resolve_threads(cfg["threads"], cores),
-                                    runtime=cfg["runtime"], batches=cfg["batches"], gate=cfg["gate"],
-                                    cache=timed_cache(item, spec["seeds"], spec["seed"]))
-        add_macs(result, read_json(item["costs"]))
-        result["swept"] = sorted(item["policy"].get("sweep") or {})  # what Table 1's operating point names
-        result.pop("provenance", None)  # one for the whole job, below
-        out["methods"][method] = result
-        macs = result["early_exit"].get("mac_speedup_real", result["early_exit"]["mac_speedup"])[conv]
-        for timing in result["timings"]:
-            ee, bb = timing["early_exit"]["ms_per_query"], timing["backbone"]["ms_per_query"]
-            log(f"    {timing['threads']} thread(s): {ee['mean']:.3f} ± {ee['std']:.3f} ms/query vs its backbone "
-                f"{bb['mean']:.3f} ± {bb['std']:.3f} → {timing['wallclock_speedup']:.2f}× (MACs {macs:.2f}×)")
-        match = result["decisions_match"]
-        log(f"    decisions match the offline replay: {match['matched']} / {match['total']}")
-        for r in result["batched"]:
-            log(f"    batch {r['batch']}, {r['threads']} thread(s): {r['early_exit_samples_per_s']['mean']:.1f} vs "
-                f"{r['backbone_samples_per_s']['mean']:.1f} samples/s → {r['throughput_speedup']:.2f}×")
-    first = next(iter(out["methods"].values()), {})
+        for k, runtime in enumerate(names):
+            try:
+                result = latency_checkpoint(item["checkpoint"], policy, device=cfg["device"], dtype=cfg["dtype"],
+                                            passes=cfg["passes"], limit=cfg["limit"], mode=cfg["mode"],
+                                            schedule=cfg["schedule"], decide=cfg["decide"],
+                                            threads=resolve_threads(cfg["threads"], cores),
+                                            runtime=runtime, batches=cfg["batches"], gate=cfg["gate"],
+                                            cache=timed_cache(item, spec["seeds"], spec["seed"]))
+            except UnsupportedModel as err:  # e.g. an operator the exporter cannot express: that pair is not run
+                result = {"skipped": str(err), "runtime": {"name": runtime, "version": runtime_version(runtime)},
+                          "policy_spec": policy}
+                log(f"  {runtime}: not run ({err})")
+            else:
+                add_macs(result, read_json(item["costs"]))
+                result["swept"] = sorted(item["policy"].get("sweep") or {})  # what Table 1's operating point names
+                result.pop("provenance", None)  # one for the whole job, below
+                _log_result(result, conv, log)
+            (out["methods"] if k == 0 else out["runtime_methods"][runtime])[method] = result
+    first = next((r for _, results in runtime_results(out) for r in results.values() if "skipped" not in r), {})
     out["provenance"] = provenance(device=first.get("device", "cpu"), dtype=cfg["dtype"], seed=spec["seed"])
     write_json(latency_path(spec["run"]), out)
     return out

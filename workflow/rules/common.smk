@@ -17,6 +17,13 @@ try:  # a config error is one line at DAG-build time (`snakemake -n`), not a tra
     PLANS = {name: Plan(cfg) for name, cfg in expand_grid(config).items()}
 except EEBenchError as err:
     sys.exit(f"eebench: error: {err}")
+LATENCY = {}  # run -> its Table 5 job's spec (a run with a latency section); its settings checked here, in one line
+for _name, _p in PLANS.items():
+    try:
+        if _p.config.get("latency"):
+            LATENCY[_name] = latency_spec(_p)
+    except EEBenchError as err:
+        sys.exit(f"eebench: error: run {_name!r}: {err}")
 # stages trained in shared processes (Plan.train_groups: ablations.jobs, training.jobs): run -> share -> [(method,
 # seed, stage)]
 GROUPS = {name: p.train_groups() for name, p in PLANS.items()}

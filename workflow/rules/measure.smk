@@ -46,8 +46,8 @@ for _run, _plan in PLANS.items():
         shell:
             "eebench run-curves --config-json {params.config:q} > {log:q} 2>&1"
 
-    if _plan.config.get("latency"):
-        _lat = latency_spec(_plan)
+    if _run in LATENCY:
+        _lat = LATENCY[_run]
 
         rule:
             name:
