@@ -87,7 +87,7 @@ def check_method(plan, method: str) -> None:
             raise fail(f"config error at {where}.stages.{stage['name']}.loss: unknown loss {stage.get('loss')!r}",
                        f"choose one of: {', '.join(LOSSES.names())} (see `eebench list losses`)")
         if "frozen_backbone_mode" in stage:
-            from .training.loop import frozen_backbone_mode
+            from .training.start import frozen_backbone_mode
 
             try:
                 frozen_backbone_mode(stage)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -291,13 +290,10 @@ def make_board(name: str, cores: str = "all", profile: str | None = None, snakem
     """Run the board's config through Snakemake here (what is cached is reused; nothing cached: from scratch), then
     build the board (the caller rewrites the site, which reads boards). Returns Snakemake's exit code (the board is
     built only on 0)."""
+    from .derive import snakemake_command
+
     cfg_path = _configfile(name, configfile)
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
-    cmd += ["--profile", profile] if profile else ["--cores", str(cores)]
-    extra = list(snakemake_args or [])
-    if extra[:1] == ["--"]:
-        extra = extra[1:]
-    cmd += [*extra, "--configfile", str(cfg_path)]  # last: --configfile takes every word after it
+    cmd = snakemake_command([], cfg_path, profile, cores, snakemake_args)
     print("running: " + " ".join(cmd), flush=True)
     rc = subprocess.call(cmd)
     if rc:

@@ -42,7 +42,7 @@ def frozen_backbones(board, cells: dict[str, str | None], profile: str | None, c
     run, or ``<board run>-backbone``), training it there first where neither has it."""
     from ..io import write_text
     from ..plan import Plan, expand_grid, train_path, validate_config
-    from .compare import derived_config, only_cells, snakemake_command
+    from .derive import derived_config, only_cells, snakemake_command
 
     board_plans = {r: Plan(c) for r, c in expand_grid(validate_config(copy.deepcopy(board.config))).items()
                    if r in cells}

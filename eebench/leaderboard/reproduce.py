@@ -48,7 +48,8 @@ def this_machine(config: dict, dtype: str | None) -> dict:
 
 
 def reproduce_config(board, method: str, cell: str | None) -> dict:
-    from .compare import derived_config, only_cells, safe_part
+    from .compare import safe_part
+    from .derive import derived_config, only_cells
 
     run = f"{board.config['run']}-reproduce-{safe_part(method)}"
     cells = {board.config["run"]: None} if cell is None else {f"{board.config['run']}/{cell}": cell}
@@ -104,7 +105,8 @@ def reproduce(board_name: str, method: str, task: str | None = None, profile: st
     from ..names import check_name
     from ..plan import Plan, expand_grid, store_path, validate_config
     from .boards import load_board
-    from .compare import board_cells, snakemake_command
+    from .compare import board_cells
+    from .derive import snakemake_command
     from .store import read_store
 
     import yaml

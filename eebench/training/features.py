@@ -62,7 +62,7 @@ def check_stage(stage: dict[str, Any]) -> None:
     freezing lets the backbone's gradients enter the clipping norm) and runs without dropout (``eval``), and the
     loss reads nothing but the heads' outputs and the final logits."""
     from . import LOSSES
-    from .loop import frozen_backbone_mode
+    from .start import frozen_backbone_mode
 
     name = stage.get("name")
     if stage.get("train", "all") != "heads" or stage.get("freeze", "requires_grad") != "requires_grad":

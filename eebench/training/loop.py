@@ -29,7 +29,8 @@ from .losses import build_loss, task_loss
 from .monitor import TrainingMonitor
 from .optim import adamw, linear_schedule  # noqa: F401  (loop.adamw: the optimiser every stage runner builds)
 from .runners import runner_for
-from .start import attach_teacher, load_init, resume_file, seed_everything, spec_hash  # noqa: F401  (loop.resume_file)
+from .start import (attach_teacher, frozen_backbone_mode, load_init, resume_file,  # noqa: F401  (loop.resume_file)
+                    seed_everything, spec_hash)
 
 
 def batches(data, backbone, batch_size: int, generator: torch.Generator):
@@ -62,22 +63,6 @@ def named_trainable(model, loss, params) -> list:
     return [(names[id(p)], p) for p in params]
 
 
-FROZEN_BACKBONE_MODES = ("train", "eval")
-
-
-def frozen_backbone_mode(stage: dict[str, Any]) -> str:
-    """How a stage that trains only the heads runs its frozen backbone. ``train`` (the default): the whole model in
-    train mode, the backbone under no_grad, as LGViT's official stage 2 does (spec methods §3.3; its ViT/DeiT
-    backbones have no dropout, so the mode changes nothing there) and DeeBERT's stage 2. ``eval``: the backbone
-    without dropout, so the heads and the teacher logits they distil from read the features the model answers with
-    at inference rather than a noised copy (BERT's dropout 0.1; EEformer's text stage 2)."""
-    mode = stage.get("frozen_backbone_mode", "train")
-    if mode not in FROZEN_BACKBONE_MODES:
-        raise fail(f"stage option frozen_backbone_mode={mode!r} is not valid", "use train or eval")
-    if mode == "eval" and stage.get("train", "all") != "heads":
-        raise fail(f"stage option frozen_backbone_mode=eval on stage {stage.get('name')!r}, which trains its backbone "
-                   f"(train: {stage.get('train', 'all')})", "set it only on a stage with train: heads")
-    return mode
 
 
 def enter_training(model, loss_fn, stage: dict[str, Any]) -> None:

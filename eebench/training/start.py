@@ -62,3 +62,21 @@ def attach_teacher(loss_fn, teacher, device):
         teacher = load_model(teacher).to(device)
     loss_fn.attach_teacher(teacher)
     return teacher
+
+
+FROZEN_BACKBONE_MODES = ("train", "eval")
+
+
+def frozen_backbone_mode(stage: dict[str, Any]) -> str:
+    """How a stage that trains only the heads runs its frozen backbone. ``train`` (the default): the whole model in
+    train mode, the backbone under no_grad, as LGViT's official stage 2 does (spec methods §3.3; its ViT/DeiT
+    backbones have no dropout, so the mode changes nothing there) and DeeBERT's stage 2. ``eval``: the backbone
+    without dropout, so the heads and the teacher logits they distil from read the features the model answers with
+    at inference rather than a noised copy (BERT's dropout 0.1; EEformer's text stage 2)."""
+    mode = stage.get("frozen_backbone_mode", "train")
+    if mode not in FROZEN_BACKBONE_MODES:
+        raise fail(f"stage option frozen_backbone_mode={mode!r} is not valid", "use train or eval")
+    if mode == "eval" and stage.get("train", "all") != "heads":
+        raise fail(f"stage option frozen_backbone_mode=eval on stage {stage.get('name')!r}, which trains its backbone "
+                   f"(train: {stage.get('train', 'all')})", "set it only on a stage with train: heads")
+    return mode
