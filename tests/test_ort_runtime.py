@@ -25,7 +25,7 @@ from eebench.inference.live import exit_check_of
 from eebench.inference.queries import eval_queries
 from eebench.inference.rows import run_row
 from eebench.inference.runtime import runtime_names
-from eebench.policies import build_policy, policy_for_rows
+from eebench.policies import policy_for_rows
 from eebench.policies.base import max_prob
 
 from test_inference import ent, ent_normalized, lte_error, mixed_params

@@ -24,7 +24,6 @@ images are random at the backbone's size.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
