@@ -74,19 +74,28 @@ def own_share_methods(plan, main: set[str]) -> dict[str, set[str]]:
     return out
 
 
+def reachable(start, neighbours) -> set:
+    """Everything reachable from ``start`` through ``neighbours(node)``, the start included (the stages a method
+    starts or distils from, transitively)."""
+    seen, todo = set(), list(start)
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += neighbours(m)
+    return seen
+
+
 def _needed(plan, names: list[str]) -> set[str]:
     """Canonical methods whose jobs the given methods' stages need: the owners of their stages (a stage shared by
     identical specs is trained as its first method's) and, recursively, of the stages those start or distil from."""
-    seen, todo = set(), [plan.canonical[n] for n in names]
-    while todo:
-        m = todo.pop()
-        if m in seen:
-            continue
-        seen.add(m)
-        for st in plan.method(m)["stages"]:
-            refs = (plan.stage_owner(m, st["name"]), plan.init_stage(m, st["name"]), plan.teacher_stage(m, st["name"]))
-            todo += [ref[0] for ref in refs if ref and ref not in plan.external]  # another run's: nothing to train
-    return seen
+    def refs(m: str) -> list[str]:
+        found = [r for st in plan.method(m)["stages"]
+                 for r in (plan.stage_owner(m, st["name"]), plan.init_stage(m, st["name"]),
+                           plan.teacher_stage(m, st["name"]))]
+        return [r[0] for r in found if r and r not in plan.external]  # another run's: nothing to train
+
+    return reachable([plan.canonical[n] for n in names], refs)
 
 
 def _shares(plan, prefix: str, names: list[str], count: int, seeds: list[int]) -> dict[str, list[Job]]:

@@ -56,17 +56,10 @@ def derived_config(config: dict, run: str, methods: dict, plugins: list[str] | N
 
 def _closure(plan, names: list[str]) -> set[str]:
     """The methods whose stages ``names`` start or distil from, themselves included."""
-    seen, todo = set(), list(names)
-    while todo:
-        m = todo.pop()
-        if m in seen:
-            continue
-        seen.add(m)
-        for st in plan.method(m)["stages"]:
-            for ref in (st.get("init") or "", st.get("teacher") or ""):
-                if ":" in ref:
-                    todo.append(ref.partition(":")[0])
-    return seen
+    from ..shares import reachable
+
+    return reachable(names, lambda m: [ref.partition(":")[0] for st in plan.method(m)["stages"]
+                                       for ref in (st.get("init") or "", st.get("teacher") or "") if ":" in ref])
 
 
 def snakemake_command(targets: list[str], configfile: str | Path, profile: str | None, cores: str,

