@@ -336,7 +336,10 @@ def latency_checkpoint(checkpoint: str | Path, policy: dict[str, Any], device: s
     model = build_model(job["backbone"], job["method"], data.num_classes)
     apply_recorded_shape(model, ckpt, f"checkpoint {checkpoint}")  # a width-pruned model (COST-EFF)
     model.load_state_dict(ckpt["model"])
-    exit_policy = policy_for_rows(policy["name"], policy.get("params") or {}, model.row_layers)
+    # a model without exits answers with its final output, no exit rule (as its operating curve does, curves.py):
+    # a regression backbone's one output is no class distribution for a confidence rule to read
+    exit_policy = (ExitAt(row=0) if len(model.row_layers) == 1 else
+                   policy_for_rows(policy["name"], policy.get("params") or {}, model.row_layers))
     queries = eval_queries(data, model.backbone, limit)
     result = table5_latency(model, exit_policy, queries, device=device, dtype=dtype, passes=passes, mode=mode,
                             schedule=schedule, decide=decide, threads=settings, runtime=runtime, batches=batches,
