@@ -66,3 +66,14 @@ def job_counts(log: str) -> dict[str, int]:
     """Snakemake's "Job stats" table (jobs per rule) from a run's output."""
     block = log.split("Job stats:")[1].split("total")[0] if "Job stats:" in log else ""
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
+
+
+def one_line(fn, *args, **kw) -> str:
+    """The error ``fn`` raises, asserted to be one line with its fix (``problem — fix``)."""
+    from eebench.errors import EEBenchError
+
+    with pytest.raises(EEBenchError) as err:
+        fn(*args, **kw)
+    msg = str(err.value)
+    assert "\n" not in msg and " — " in msg, msg
+    return msg

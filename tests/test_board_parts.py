@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import one_line
 import torch
 
-from eebench.errors import EEBenchError
 from eebench.leaderboard.samples import Samples, labels_digest, read_samples, write_samples
 
 COSTS = {"row_layers": [1, 2, 3],
@@ -22,13 +22,6 @@ COSTS = {"row_layers": [1, 2, 3],
          "macs": {"paper": {"backbone": 3.0, "heads": 0.0}, "full": {"backbone": 5.0, "heads": 0.0}},
          "params": {"total": 10}}
 
-
-def one_line(fn, *args, **kw):
-    with pytest.raises(EEBenchError) as err:
-        fn(*args, **kw)
-    msg = str(err.value)
-    assert "\n" not in msg and " — " in msg, msg
-    return msg
 
 
 def test_the_bootstrap_replays_the_curves_own_decisions():

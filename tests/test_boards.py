@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import one_line
 import yaml
 
 from eebench.cli import main
-from eebench.errors import EEBenchError
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
@@ -95,13 +95,6 @@ def test_every_store_row_is_reproduced_by_its_sample_record(built):
     same = paired_area(samples.entries("sdn", 0), samples.entries("sdn", 0), 1.0, 3.0, n_boot=100)
     assert same["diff"] == same["ci_low"] == same["ci_high"] == 0.0 and not same["significant"]
 
-
-def one_line(fn, *args):
-    with pytest.raises(EEBenchError) as err:
-        fn(*args)
-    msg = str(err.value)
-    assert "\n" not in msg and " — " in msg, msg
-    return msg
 
 
 def test_the_api_loads_a_board_folder(built):

@@ -8,8 +8,8 @@ and undefined (counted 0) past s, so its area over [lo, hi] = [1, 3] is a · (mi
 """
 import numpy as np
 import pytest
+from conftest import one_line
 
-from eebench.errors import EEBenchError
 from eebench.leaderboard.paired import paired_area
 from eebench.leaderboard.samples import EntrySamples
 
@@ -114,13 +114,6 @@ def test_deterministic_given_the_seed():
     other = paired_area(a, b, 1.0, 3.0, n_boot=200, seed=8)
     assert other["diff"] == one["diff"] and (other["ci_low"], other["ci_high"]) != (one["ci_low"], one["ci_high"])
 
-
-def one_line(fn, *args, **kw):
-    with pytest.raises(EEBenchError) as err:
-        fn(*args, **kw)
-    msg = str(err.value)
-    assert "\n" not in msg and " — " in msg, msg
-    return msg
 
 
 def test_entries_of_other_test_samples_or_without_correctness_are_refused():

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import one_line
 
 from eebench.cli import main
-from eebench.errors import EEBenchError
 from eebench.leaderboard import scores
 from eebench.leaderboard.board import leaderboard
 from eebench.leaderboard.store import COLUMNS, STATIC, read_store, validate
@@ -51,13 +51,6 @@ def full_store():
     assert list(store.columns) == [c for c in store.columns if c in COLUMNS] and set(store.columns) == set(COLUMNS)
     return store
 
-
-def one_line(fn, *args):
-    with pytest.raises(EEBenchError) as err:
-        fn(*args)
-    msg = str(err.value)
-    assert "\n" not in msg and " — " in msg, msg
-    return msg
 
 
 def test_a_full_store_validates_and_survives_a_csv_round_trip(tmp_path):
