@@ -95,3 +95,17 @@ def test_shared_stage_pulls_in_its_method(tmp_path):
     cfg.write_text("run: x\ndataset: {name: digits}\nbackbone: {name: vit_tiny_digits}\nmethods: {deebert: {}}\n")
     plan = Plan(load_config(cfg))
     assert list(plan.methods) == ["deebert"] and "backbone" in plan.all_methods
+
+
+def test_smoke_runs_the_repository_snakefile(monkeypatch, capsys):
+    """`eebench smoke` finds the Snakefile from its own module's place in the package, so a move of the module must
+    move the path with it: the command it starts names the repository's Snakefile, which exists."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    started = []
+    monkeypatch.setattr("subprocess.call", lambda cmd: started.append(cmd) or 0)
+    assert main(["smoke", "--cores", "1", str(repo / "config" / "tiny.yaml"), "-n"]) == 0
+    cmd = started[0]
+    assert cmd[1:5] == ["-m", "snakemake", "-s", str(repo / "Snakefile")] and Path(cmd[4]).is_file()
+    assert cmd[-4:] == ["smoke=true", "--cores", "1", "-n"] and "running: " in capsys.readouterr().out
