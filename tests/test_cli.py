@@ -20,6 +20,28 @@ def test_list(what, expected, capsys):
     assert set(expected) <= set(names)
 
 
+def test_list_shows_every_registry_of_the_package(capsys):
+    """A registry's "unknown …" error tells the user to run `eebench list KIND` with the registry's kind; the stage
+    runners and shape hooks were not listable, so their hint ended in argparse's "invalid choice". Every
+    ``Registry("KIND")`` in the package's source is listed here with exactly its registered names."""
+    import ast
+    from pathlib import Path
+
+    import eebench
+    from eebench.cli.listing import registries
+
+    root = Path(eebench.__file__).parent
+    kinds = {node.args[0].value for path in root.rglob("*.py") for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Registry" and node.args}
+    assert {"heads", "runtimes", "stage_runners", "shape_hooks"} <= kinds  # the scan sees the registries
+    for kind in sorted(kinds):
+        assert main(["list", kind]) == 0, kind
+        names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+        assert names == registries()[kind].names(), kind
+    assert main(["list", "stage_runners"]) == 0 and capsys.readouterr().out.startswith("slenderise ")
+    assert main(["list", "shape_hooks"]) == 0 and capsys.readouterr().out.startswith("slender_shape ")
+
+
 def one_line_error(capsys, argv):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
