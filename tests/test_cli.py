@@ -56,6 +56,13 @@ def test_unknown_names(capsys):
                                                                 "--num-classes", "10"])
 
 
+def test_bad_json_in_an_argument_is_one_line(capsys):
+    """`costs --slender` reads its JSON while the arguments are parsed; bad text there was a traceback, not a line."""
+    err = one_line_error(capsys, ["costs", "--backbone", "vit_tiny_digits", "--method", "costeff", "--num-classes",
+                                  "2", "--slender", "{bad"])
+    assert "argument is not valid JSON" in err and "pass a JSON object" in err
+
+
 def test_missing_and_bad_configs(tmp_path, capsys):
     assert "does not exist" in one_line_error(capsys, ["plan", "--configfile", str(tmp_path / "none.yaml")])
     bad = tmp_path / "bad.yaml"

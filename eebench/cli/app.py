@@ -10,18 +10,8 @@ from .parser import build_parser
 
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
-    parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
-    if rest:
-        # `board make NAME --cores 2 -- ARGS`: argparse leaves the words after -- unmatched once an option has come
-        # between the two positionals; a command that passes words through to Snakemake takes them
-        through = getattr(args, "passthrough", None)
-        if through is None or rest[0] != "--":
-            parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        setattr(args, through, [*getattr(args, through), *rest[1:]])
-    if argv is not None:
-        args.argv = list(argv)
-    try:
+    try:  # parsing inside: an argument's converter (`costs --slender JSON`) refuses bad text with an EEBenchError
+        args = _parse(argv)
         args.func(args)
     except EEBenchError as err:
         print(f"eebench: error: {err}", file=sys.stderr)
@@ -36,6 +26,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"eebench: error: {line}", file=sys.stderr)
         return 2
     return 0
+
+
+def _parse(argv: list[str] | None):
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest:
+        # `board make NAME --cores 2 -- ARGS`: argparse leaves the words after -- unmatched once an option has come
+        # between the two positionals; a command that passes words through to Snakemake takes them
+        through = getattr(args, "passthrough", None)
+        if through is None or rest[0] != "--":
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        setattr(args, through, [*getattr(args, through), *rest[1:]])
+    if argv is not None:
+        args.argv = list(argv)
+    return args
 
 
 def _one_line(err: Exception) -> str | None:
