@@ -5,6 +5,7 @@ offline replay); ``latency.runtime`` as a list (one Table 5 row per method and r
 onnxruntime too. Tests that run onnxruntime skip without it; no test asserts a time."""
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -389,6 +390,17 @@ def test_table5_has_a_row_per_method_and_runtime_with_the_real_over_mac_ratio(te
     head = cells(breakdown, "Method").index("Exit heads (ms)")  # one graph per row: heads run inside the segments
     assert cells(breakdown, "onnxruntime (onnxruntime")[head] == "in segments"
     assert cells(breakdown, "eager (torch")[head] != "in segments"
+    # a model without exits first (a run's backbone answers at its one row, no check): the runtime's note still names
+    # the check its methods with exits ran
+    plain = copy.deepcopy(results["onnxruntime"])
+    plain["row_layers"], plain["runtime"]["exit_check"] = plain["row_layers"][-1:], "policy"
+    latency["order"] = ["b", "m"]
+    latency["methods"] = {"b": results["eager"], "m": results["eager"]}
+    latency["runtime_methods"] = {"onnxruntime": {"b": plain, "m": results["onnxruntime"]}}
+    table5(latency, {"b": "B", "m": "M"}, tmp_path / "plain_first", "tiny", ["b", "m"])
+    note = next(line for line in (tmp_path / "plain_first" / "table5.md").read_text().splitlines()
+                if line.startswith("- Runtime onnxruntime"))
+    assert "numpy rule" in note and "torch code" not in note
 
 
 def cells(markdown: str, marker: str) -> list[str]:
