@@ -29,6 +29,7 @@ from eebench.inference.runtime import runtime_names
 from eebench.policies import policy_for_rows
 from eebench.policies.base import max_prob
 
+from test_export import _texts as texts  # batch-1 token sequences, each at its own length
 from test_inference import ent, ent_normalized, lte_error, mixed_params
 from test_latency_protocol import cache_of, spread_threshold, text_data, tiny_bert, tiny_vit  # noqa: F401
 
@@ -39,18 +40,6 @@ N = 16
 def onnx():
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-
-
-def texts(n: int, seed: int) -> list[dict[str, torch.Tensor]]:
-    """Batch-1 token sequences of 3..20 tokens ([CLS] … [SEP]), each at its own length."""
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(n):
-        k = int(torch.randint(1, 19, (1,), generator=gen))
-        ids = torch.cat([torch.tensor([101]), torch.randint(1000, 30000, (k,), generator=gen), torch.tensor([102])])
-        ids = ids[None]
-        out.append({"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)})
-    return out
 
 
 def pad(queries: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
