@@ -148,6 +148,9 @@ def test_frozen_trains_only_the_heads_on_the_board_runs_backbone(world, capfd):
 
     stage = load_torch(run / "train" / "boardhead" / "seed0" / "train.pt")["job"]["stage"]
     assert (stage["train"], stage["init"], stage["feature_cache"]) == ("heads", "backbone:finetune", True)
+    # the board runs 1 thread per job; the comparison's one job takes the 2 cores it is given
+    assert load_torch(run / "train" / "boardhead" / "seed0" / "train.pt")["job"]["threads"] == 2
+    assert "2 thread(s) per training job" in log
     train_log = (run / "logs" / "train" / "boardhead" / "seed0" / "train.log").read_text()
     assert "feature cache: computed" in train_log
     board = pd.read_csv(world["work"] / "reports" / "tb-vs-boardhead-frozen" / "leaderboard.csv").set_index("method")
@@ -267,6 +270,19 @@ def test_compare_options_that_do_not_go_together_are_one_line(argv, message, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"eebench: error: {message}")
     assert not list(tmp_path.rglob("*"))  # refused before anything is written
+
+
+def test_a_comparisons_jobs_take_the_cores_they_are_given(monkeypatch):
+    from eebench.errors import EEBenchError
+    from eebench.leaderboard.compare import job_threads
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert job_threads("2", None, 1) == 2
+    assert job_threads("all", None, 1) == 3
+    assert job_threads("1", None, 2) == 2  # never fewer than the board's own
+    assert job_threads("8", "profiles/slurm", 1) == 1  # a cluster profile sizes jobs from the board's count
+    with pytest.raises(EEBenchError, match="--cores 'x' is not a number of cores"):
+        job_threads("x", None, 1)
 
 
 def test_a_grid_boards_task_is_checked(capsys):

@@ -18,6 +18,7 @@ job spec is the board's, else one trained once with the board's backbone spec in
 from __future__ import annotations
 
 import copy
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -110,7 +111,8 @@ def describe(plan, head: str, protocol: str, out: Path) -> str:
     return (f"compare {head} in run {plan.run}: backbone {plan.config['backbone']['name']} (checkpoint "
             f"{plan.config['backbone'].get('pretrained', True)}), exits {m['exit_layers']}, stages "
             f"{[s['name'] for s in m['stages']]}, policy {m['policy']['name']} sweep {m['policy'].get('sweep')}, "
-            f"MACs {plan.config['report']['macs_convention']}, seeds {plan.seeds}, protocol {protocol} ({how}); "
+            f"MACs {plan.config['report']['macs_convention']}, seeds {plan.seeds}, protocol {protocol} ({how}), "
+            f"{plan.config['training'].get('threads', 1)} thread(s) per training job; "
             f"config {out}")
 
 
@@ -192,6 +194,7 @@ def compare_board(head: str, board_name: str, protocol: str = "joint", scheme: s
     run = f"{board.config['run']}-vs-{safe_part(head)}{suffix}"
     cfg = derived_config(only_cells(board.config, cells), run, {head: method}, plugins)
     cfg["leaderboard"] = {**(cfg.get("leaderboard") or {}), "highlight": [head]}
+    cfg["training"] = {**cfg["training"], "threads": job_threads(cores, profile, cfg["training"].get("threads", 1))}
     if protocol == "frozen":
         plans_of(cfg, head)  # a bad head or option fails before the backbone trains
         external = frozen_backbones(board, cells, profile, cores)  # board run → the run holding its backbone
@@ -213,6 +216,21 @@ def compare_board(head: str, board_name: str, protocol: str = "joint", scheme: s
     for p in plans:
         rank_against_board(board, board_runs[p.run], p, head, protocol)
     return 0
+
+
+def job_threads(cores: str, profile: str | None, board_threads: int) -> int:
+    """Threads of the comparison's training jobs. A board's config sets few threads per job so that its many jobs
+    run side by side; a comparison trains one head, one job per task, so on this machine each job may use every core
+    Snakemake is given (the thread count is no part of the protocol: it changes floating-point sums, not what is
+    trained). Under a cluster profile the board's count stays, as the profile sizes each job's cores from it."""
+    if profile:
+        return int(board_threads)
+    if str(cores) == "all":
+        return max(int(board_threads), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else (os.cpu_count() or 1))
+    if not str(cores).isdigit() or int(cores) < 1:
+        raise fail(f"--cores {cores!r} is not a number of cores", "give --cores a count such as 2, or all")
+    return max(int(board_threads), int(cores))
 
 
 def _set_external(cfg: dict, cells: dict[str, str], external: dict[str, str]) -> None:
