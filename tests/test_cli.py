@@ -138,3 +138,8 @@ def test_smoke_runs_the_repository_snakefile(monkeypatch, capsys):
     cmd = started[0]
     assert cmd[1:5] == ["-m", "snakemake", "-s", str(repo / "Snakefile")] and Path(cmd[4]).is_file()
     assert cmd[-4:] == ["smoke=true", "--cores", "1", "-n"] and "running: " in capsys.readouterr().out
+    # smoke's options after the config are smoke's, not passed on a second time; words after -- are Snakemake's
+    started.clear()
+    assert main(["smoke", str(repo / "config" / "tiny.yaml"), "-n", "--cores", "1", "-d", "w", "--", "--cores"]) == 0
+    cmd = started[0]
+    assert cmd.count("--cores") == 2 and cmd[-7:] == ["smoke=true", "--cores", "1", "-d", "w", "-n", "--cores"]

@@ -35,6 +35,7 @@ def cmd_list(args) -> None:
 
 
 def add_list(sub) -> None:
-    s = sub.add_parser("list", help="list registered heads, policies, methods, backbones, datasets, losses or runtimes")
+    s = sub.add_parser("list", help="list registered heads, policies, methods, backbones, datasets, losses, runtimes, "
+                                    "stage runners or checkpoint shape hooks")
     s.add_argument("what", choices=KINDS)
     s.set_defaults(func=cmd_list)

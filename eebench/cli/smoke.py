@@ -14,6 +14,7 @@ def cmd_smoke(args) -> None:
 
     from ..plan import expand_grid, load_config
 
+    _own_options(args)
     repo = Path(__file__).resolve().parents[2]  # eebench/cli/smoke.py → the repository
     config = load_config(args.config)  # a bad path or config is one line before Snakemake starts
     expand_grid({**config, "smoke": True})
@@ -25,6 +26,21 @@ def cmd_smoke(args) -> None:
     if rc:
         raise fail(f"the smoke run of {args.config} failed (snakemake exit code {rc})",
                    "read the failing job's log named above; the same job fails in the full-scale run")
+
+
+def _own_options(args) -> None:
+    """`smoke C --cores 1 -n`: the remainder after C swallows smoke's own options, which would then reach Snakemake
+    beside smoke's default (`--cores 2 ... --cores 1`). Take them back from the words before a `--`; every word after
+    it is Snakemake's."""
+    rest = list(args.snakemake_args)
+    cut = rest.index("--") if "--" in rest else len(rest)
+    own = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    own.add_argument("--cores")
+    own.add_argument("-d", "--directory")
+    mine, others = own.parse_known_args(rest[:cut])
+    args.cores = mine.cores or args.cores
+    args.directory = mine.directory or args.directory
+    args.snakemake_args = [*others, *rest[cut + 1:]]
 
 
 def add_smoke(sub) -> None:
