@@ -198,6 +198,31 @@ def test_tokenisation_cache_and_length_buckets(tmp_path, tiny_bert):
     assert [len(y) for _, y in src.eval_batches(tiny_bert, 16)] == [16, 16, 8]
 
 
+def test_the_token_cache_is_one_flat_tensor_and_a_damaged_entry_is_rebuilt(tmp_path, tiny_bert, capsys):
+    """One small tensor per sample took seconds to save and load for SST-2's 67k phrases: an entry holds every id in
+    one tensor plus the lengths; an entry whose lengths do not add up is refused in one line and rebuilt."""
+    from eebench.data.text import TOKEN_CACHE_FORMAT, TextSplit, cache_root, tokenize
+    from eebench.io import load_torch, save_torch
+
+    split = TextSplit([("a good film",), ("bad",), ("a long and winding review of it",)], torch.zeros(3, dtype=torch.long))
+    first = tokenize(split, tiny_bert, 8, str(tmp_path))
+    (entry,) = cache_root(str(tmp_path)).glob("*.pt")
+    packed = load_torch(entry)
+    assert packed["format"] == TOKEN_CACHE_FORMAT and packed["input_ids"].dim() == 1
+    assert packed["lengths"].tolist() == [len(s["input_ids"]) for s in first] and packed["lengths"].max() == 8
+    again = tokenize(split, tiny_bert, 8, str(tmp_path))  # read back: the same ids and segment ids
+    assert all(torch.equal(a["input_ids"], b["input_ids"]) and torch.equal(a["token_type_ids"], b["token_type_ids"])
+               for a, b in zip(first, again))
+    packed["lengths"][0] += 1  # lengths that no longer add up to the ids
+    save_torch(entry, packed)
+    capsys.readouterr()
+    rebuilt = tokenize(split, tiny_bert, 8, str(tmp_path))
+    assert [s["input_ids"].tolist() for s in rebuilt] == [s["input_ids"].tolist() for s in first]
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "do not match its tokens" in lines[0] and "rebuilding it" in lines[0]
+    assert tokenize(TextSplit([], torch.zeros(0, dtype=torch.long)), tiny_bert, 8, str(tmp_path)) == []
+
+
 def test_parameter_counts_bert_base_and_every_nlp_baseline_of_the_glue_config():
     from eebench.plan import Plan, expand_grid, load_config
 
