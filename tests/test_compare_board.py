@@ -281,6 +281,8 @@ def test_a_comparisons_jobs_take_the_cores_they_are_given(monkeypatch):
     assert job_threads("all", None, 1) == 3
     assert job_threads("1", None, 2) == 2  # never fewer than the board's own
     assert job_threads("8", "profiles/slurm", 1) == 1  # a cluster profile sizes jobs from the board's count
+    assert job_threads("2", None, 1, chains=2) == 1  # two seeds' jobs side by side, a core each
+    assert job_threads("all", None, 1, chains=2) == 1 and job_threads("8", None, 1, chains=3) == 2
     with pytest.raises(EEBenchError, match="--cores 'x' is not a number of cores"):
         job_threads("x", None, 1)
 

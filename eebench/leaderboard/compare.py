@@ -194,9 +194,10 @@ def compare_board(head: str, board_name: str, protocol: str = "joint", scheme: s
     run = f"{board.config['run']}-vs-{safe_part(head)}{suffix}"
     cfg = derived_config(only_cells(board.config, cells), run, {head: method}, plugins)
     cfg["leaderboard"] = {**(cfg.get("leaderboard") or {}), "highlight": [head]}
-    cfg["training"] = {**cfg["training"], "threads": job_threads(cores, profile, cfg["training"].get("threads", 1))}
+    chains = sum(len(p.seeds) for p in plans_of(cfg, head))  # a bad head or option fails before anything trains
+    cfg["training"] = {**cfg["training"],
+                       "threads": job_threads(cores, profile, cfg["training"].get("threads", 1), chains)}
     if protocol == "frozen":
-        plans_of(cfg, head)  # a bad head or option fails before the backbone trains
         external = frozen_backbones(board, cells, profile, cores)  # board run → the run holding its backbone
         _set_external(cfg, cells, external)
     out = Path("results") / run / "compare.yaml"
@@ -218,19 +219,21 @@ def compare_board(head: str, board_name: str, protocol: str = "joint", scheme: s
     return 0
 
 
-def job_threads(cores: str, profile: str | None, board_threads: int) -> int:
-    """Threads of the comparison's training jobs. A board's config sets few threads per job so that its many jobs
-    run side by side; a comparison trains one head, one job per task, so on this machine each job may use every core
-    Snakemake is given (the thread count is no part of the protocol: it changes floating-point sums, not what is
-    trained). Under a cluster profile the board's count stays, as the profile sizes each job's cores from it."""
+def job_threads(cores: str, profile: str | None, board_threads: int, chains: int = 1) -> int:
+    """Threads of each of the comparison's training jobs. A board's config sets few threads per job so that its many
+    jobs run side by side; a comparison trains one head: ``chains`` jobs at once (one per task and seed, its stages in
+    sequence), so on this machine they share the cores Snakemake is given (the thread count is no part of the
+    protocol: it changes floating-point sums, not what is trained). Under a cluster profile the board's count stays,
+    as the profile sizes each job's cores from it."""
     if profile:
         return int(board_threads)
     if str(cores) == "all":
-        return max(int(board_threads), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                   else (os.cpu_count() or 1))
-    if not str(cores).isdigit() or int(cores) < 1:
+        total = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    elif str(cores).isdigit() and int(cores) >= 1:
+        total = int(cores)
+    else:
         raise fail(f"--cores {cores!r} is not a number of cores", "give --cores a count such as 2, or all")
-    return max(int(board_threads), int(cores))
+    return max(int(board_threads), total // max(1, chains))
 
 
 def _set_external(cfg: dict, cells: dict[str, str], external: dict[str, str]) -> None:
