@@ -148,3 +148,19 @@ def test_nlp_side_by_side_one_column_per_task(tmp_path):
     # CoLA's MCC is 0 for a constant predictor: its retention is undefined, said so instead of dividing
     assert any(line.endswith("| ≈ 96.5 % / — (the backbone row scores 0) | ≈ 96.5 % / 88.9 % |") for line in lines)
     assert "3 cells not run in this config: PABEE speed-up (cola, sst2); EEformer speed-up (sst2)." in lines
+    # a task where the claim's method did not run (STS-B: backbone and PABEE only) says so in its cell
+    stsb = nlp_rows(0.8, 0.7).iloc[:1]
+    nlp_paper_vs_ours({"cola": nlp_rows(0.0, 0.1), "stsb": stsb}, tmp_path / "g.md", "tiny")
+    lines = (tmp_path / "g.md").read_text().splitlines()
+    assert any(line.endswith("| 8× (1/8) / 8.00× | — (not run) |") for line in lines) and "None" not in "".join(lines)
+
+
+def test_a_grid_tables_scale_names_every_task():
+    """A table over a grid's runs (GLUE: one run per task) names every task, not the last run's alone."""
+    from eebench.report.run import scale_note
+
+    cfg = {"backbone": {"name": "minilm_l6", "pretrained": True}, "dataset": {"name": "glue", "task": "stsb"},
+           "training": {"epochs": 2}}
+    assert scale_note(cfg, tasks=["cola", "stsb"]) == \
+        "glue (cola, stsb), minilm_l6 (pretrained (preset weights)), 2 epochs per stage unless overridden"
+    assert scale_note(cfg).startswith("glue/stsb, minilm_l6")

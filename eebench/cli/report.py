@@ -34,7 +34,7 @@ def cmd_report_glue(args) -> None:
     from ..report.run import scale_note
 
     config = validate_config(json_arg(args.config_json))
-    cells, titles, scale, notes, costeff = {}, {}, "", [], {}
+    cells, titles, notes, costeff, last = {}, {}, [], {}, None
     for run, cfg in expand_grid(config).items():
         task = task_of(cfg)
         if task is None:
@@ -44,9 +44,10 @@ def cmd_report_glue(args) -> None:
         teachers = Path(f"reports/{run}/costeff.csv")  # COST-EFF's table: its retention's teacher score
         costeff[task] = pd.read_csv(teachers) if teachers.exists() else None
         titles.update({m: plan.method(m)["title"] for m in plan.methods})
-        scale = scale_note(cfg)
+        last = cfg
         notes += [n for n in text_notes(cfg, plan.methods) if n not in notes]
     out = Path(args.out_dir)
+    scale = scale_note(last, tasks=list(cells)) if last else ""
     glue_table(cells, titles, out, scale, notes)
     nlp_paper_vs_ours(cells, out / "paper_vs_ours_glue.md", scale, costeff)
     print(f"wrote table1_glue and paper_vs_ours_glue ({len(cells)} tasks) to {out}")

@@ -135,7 +135,8 @@ def nlp_paper_vs_ours(cells: dict[str, pd.DataFrame], path: str | Path, scale: s
         lines += ["| Paper | Claim | " + " | ".join(tasks) + " |", "|" + "---|" * (2 + len(tasks))]
         for entry in shown:
             by_task = {r["task"]: r for r in records if r["claim"] == entry["name"]}
-            row = [f"{entry['value']} / {by_task[t]['ours_text']}" if t in by_task else "" for t in tasks]
+            row = [f"{entry['value']} / {by_task[t]['ours_text']}" if t in by_task and by_task[t]["status"] == "run"
+                   else "— (not run)" for t in tasks]
             lines.append(f"| {entry['paper']} | {entry['what']} | " + " | ".join(row) + " |")
         lines.append("")
     refs = sorted({r["reference"] for r in records if r["claim"] == "COST-EFF retention" and r["status"] == "run"})

@@ -18,15 +18,16 @@ from .table1 import table1
 from .table5 import table5
 
 
-def scale_note(config: dict[str, Any], epochs: int | None = None) -> str:
+def scale_note(config: dict[str, Any], epochs: int | None = None, tasks: list[str] | None = None) -> str:
     """What a table's numbers were trained at; ``epochs``: the stages' own count where it differs from the run's (the
-    ablation variants' ``ablations.training.epochs``)."""
+    ablation variants' ``ablations.training.epochs``); ``tasks``: every task of a table over a grid's runs, which
+    share the rest of the scale."""
     bb = config["backbone"]
     pre = bb.get("pretrained")
     pre_txt = "random init" if pre is False else ("pretrained " + (pre if isinstance(pre, str) else "(preset weights)"))
     ds = config["dataset"]
     n = epochs or config["training"]["epochs"]
-    data = ds["name"] + (f"/{ds['task']}" if ds.get("task") else "")
+    data = ds["name"] + (f" ({', '.join(tasks)})" if tasks else (f"/{ds['task']}" if ds.get("task") else ""))
     return f"{data}, {bb['name']} ({pre_txt}), {n} epoch{'' if n == 1 else 's'} per stage unless overridden"
 
 
