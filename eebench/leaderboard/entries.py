@@ -66,5 +66,6 @@ def write_summary(plans: dict, out: Path, cells: dict[str, str]) -> str | None:
     point = ("at each method's highest layer speed-up whose metric stays within 1 point of the backbone row's "
              "full-depth metric on the same task (mean over seeds; '—' where no point does)")
     glue_table(tables, titles, out, scale_note(first.config, tasks=list(tables)), notes, stem="summary",
-               title="Board summary: methods × tasks, speed-up at ≤ 1-point drop against the backbone", point=point)
+               title="Board summary: methods × tasks, speed-up at ≤ 1-point drop against the backbone", point=point,
+               tex=False)  # a board ships md and csv (docs/configs.md)
     return "summary.md"

@@ -60,7 +60,7 @@ OWN_POINT = "at each run's own operating point (see its Table 1)"
 
 def glue_table(cells: dict[str, pd.DataFrame], titles: dict[str, str], out_dir: str | Path, scale: str,
                extra_notes: list[str] | None = None, stem: str = "table1_glue",
-               title: str = "Table 1 (GLUE): methods × tasks", point: str = OWN_POINT) -> pd.DataFrame:
+               title: str = "Table 1 (GLUE): methods × tasks", point: str = OWN_POINT, tex: bool = True) -> pd.DataFrame:
     """``cells``: task → that run's raw Table 1 (``table1.csv``), or rows of the same columns at another operating
     point (``point`` says which; a board's summary); a ``full_score`` column adds the metric at full depth before
     the operating point's, and a row without a point (its metric empty) shows "—". ``extra_notes``: the cells'
@@ -108,7 +108,7 @@ def glue_table(cells: dict[str, pd.DataFrame], titles: dict[str, str], out_dir: 
              f"GLUE avg.: mean over the tasks run, {', '.join(AVERAGE_SKIPS)} left out; '—' where a method did not run "
              "on every task (STS-B is regression: only the backbone and PABEE).", *(extra_notes or [])]
     raw_df = pd.DataFrame(raw)
-    write_table(pd.DataFrame(display), raw_df, Path(out_dir) / stem, title, notes)
+    write_table(pd.DataFrame(display), raw_df, Path(out_dir) / stem, title, notes, tex=tex)
     return raw_df
 
 

@@ -25,13 +25,15 @@ def to_booktabs(df: pd.DataFrame, caption: str) -> str:
     return "\n".join(lines)
 
 
-def write_table(display: pd.DataFrame, raw: pd.DataFrame, stem: str | Path, title: str, notes: list[str]) -> None:
+def write_table(display: pd.DataFrame, raw: pd.DataFrame, stem: str | Path, title: str, notes: list[str],
+                tex: bool = True) -> None:
     """``display`` has formatted cells (md/tex); ``raw`` keeps the numbers (csv). A table with a reconstructed
-    method's mark gets the mark's note."""
+    method's mark gets the mark's note. ``tex``: False where the table ships without LaTeX (a board's files)."""
     stem = Path(stem)
     if has_mark(display.astype(str).to_numpy().ravel()) and RECONSTRUCTED_NOTE not in notes:
         notes = [*notes, RECONSTRUCTED_NOTE]
     md = [f"## {title}", "", display.to_markdown(index=False, disable_numparse=True), ""] + [f"- {n}" for n in notes] + [""]
     write_text(stem.with_suffix(".md"), "\n".join(md))
     write_text(stem.with_suffix(".csv"), raw.to_csv(index=False))
-    write_text(stem.with_suffix(".tex"), to_booktabs(display, title))
+    if tex:
+        write_text(stem.with_suffix(".tex"), to_booktabs(display, title))
