@@ -32,12 +32,12 @@ Outputs (--board): reports/<board run>-vs-<head>[-frozen]/ holds leaderboard.md|
 highlighted, unpaired 95 % bootstrap intervals of the area), paired.md|csv (the head's area minus every entry's,
 with its 95 % paired bootstrap interval and whether it is significant) and the merged store (store.parquet|csv).
 
-Time, on 2 CPU cores (measured here, another job beside it): digits, seconds per job; sst2-minilm frozen: the
-backbone's fine-tune once if your run of the board has none (~32 min, as the board's backbone row), the block
-outputs once (~310 phrases/s in bf16 on one core: ~3.6 min for the 67,349 phrases, 3.4 GB), then ~25 s per epoch;
-later heads on the same backbone skip both. sst2-minilm joint: one fine-tuning of MiniLM-L6 with exits, as long as
-the board's one-stage methods (SDN 15 min, PABEE 24 min). The issue's targets, as ratios to
-../shared/bench/calibrate.py (4.6 s here): digits <= 20x, frozen on sst2-minilm <= 20x, joint <= 150x."""
+Time, on 2 CPU cores with nothing else running (docs/leaderboard.md has the output): digits 37 s; sst2-minilm
+frozen: the backbone's fine-tune once if your run of the board has none (as long as the board's backbone row), the
+block outputs once (54 s for the 67,349 phrases on both cores, 3.4 GB), then seconds per epoch: 89 s in all, a later
+head on the same backbone 35 s; sst2-minilm joint: one fine-tuning of MiniLM-L6 with exits, 260 s. As ratios to
+../shared/bench/calibrate.py (about 5 s there): 7x, 18x, 7x and 50x, against targets of 20x (digits, frozen) and
+150x (joint). The comparison's jobs share the cores they are given (one job: every core)."""
 
 
 COMPARE_EXAMPLES = """\
