@@ -77,3 +77,20 @@ def one_line(fn, *args, **kw) -> str:
     msg = str(err.value)
     assert "\n" not in msg and " — " in msg, msg
     return msg
+
+
+def headless_dom(page, profile_dir) -> tuple[str, list[str]]:
+    """``page`` (a local HTML file) rendered by headless Chromium: its DOM after the scripts ran, and the console
+    lines it logged. The calling test is skipped where no Chromium is installed."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no Chromium installed (apt-get install chromium)")
+    proc = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile_dir}", "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    return proc.stdout, [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import one_line
+from conftest import headless_dom, one_line
 import yaml
 
 from eebench.cli import main
@@ -149,9 +149,6 @@ def test_the_site_loads_in_headless_chromium_lists_every_entry_and_sorts(built, 
     text = page.read_text()
     assert "http://" not in text and "https://" not in text  # offline: nothing to fetch
     assert page.stat().st_size < 100_000
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("no Chromium installed (apt-get install chromium)")
     # the page as shipped, plus a script that clicks the area column's header twice and records the row order
     probe = page.with_name("probe.html")
     probe.write_text(text.replace("</body>", """<script>
@@ -164,12 +161,7 @@ document.body.appendChild(d);})();
 </script></body>"""))
     dom, console = {}, {}
     for name, path in (("page", page), ("probe", probe)):
-        proc = subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / ('profile-' + name)}", "--enable-logging=stderr", "--v=0", "--dump-dom",
-             path.as_uri()], capture_output=True, text=True, timeout=120)
-        dom[name], console[name] = proc.stdout, [l for l in proc.stderr.splitlines() if ":CONSOLE" in l]
+        dom[name], console[name] = headless_dom(path, tmp_path / ("profile-" + name))
     assert not console["page"] and not console["probe"], console
     entries = board.entries("tb")
     status = re.search(r'<div id="js-status" data-tables="(\d+)" data-rows="(\d+)" data-errors="([^"]*)"', dom["page"])

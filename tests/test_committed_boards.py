@@ -3,12 +3,11 @@ stays a few MB with no checkpoint in it, carries its provenance, and its per-sam
 rows; the committed site lists every board and every entry in headless Chromium without a console error. A change
 that breaks reading the shipped evidence fails here, not in a user's `compare`."""
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import headless_dom
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = list(yaml.safe_load((REPO / "leaderboards" / "boards.yaml").read_text()))
@@ -22,8 +21,7 @@ def test_a_committed_board_loads_with_its_provenance_and_stays_small(name):
     files = [p for p in board.root.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) < 5_000_000
     assert not [p.name for p in files if p.suffix in (".pt", ".pth", ".pkl", ".parquet", ".pdf", ".tex")]
-    prov = board.meta["provenance"] if hasattr(board, "meta") else __import__("json").loads(
-        (board.root / "board.json").read_text())["provenance"]
+    prov = board.provenance
     assert prov["git_commit"] and prov["libraries"]["torch"] and prov["cpu"]["model"] and prov["wall_time"]["jobs_s"]
     for run in board.cells:
         store = board.store(run)
@@ -59,15 +57,9 @@ def test_the_committed_site_lists_every_board_and_entry_in_headless_chromium(tmp
     boards = [load_board(n) for n in NAMES]
     for b in boards:
         assert f'id="board-{b.name}"' in text, b.name
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("no Chromium installed (apt-get install chromium)")
-    proc = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-         "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
-    assert not [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
-    status = re.search(r'<div id="js-status" data-tables="(\d+)" data-rows="(\d+)" data-errors="([^"]*)"', proc.stdout)
+    dom, console = headless_dom(page, tmp_path / "profile")
+    assert not console
+    status = re.search(r'<div id="js-status" data-tables="(\d+)" data-rows="(\d+)" data-errors="([^"]*)"', dom)
     runs = sum(len(b.cells) for b in boards)
     rows = sum(len(b.entries(r)) for b in boards for r in b.cells)
     assert status and (int(status.group(1)), int(status.group(2)), status.group(3)) == (runs, rows, "[]")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import job_counts
+from conftest import headless_dom, job_counts
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
@@ -103,17 +103,8 @@ def test_store_merge_and_validate_from_the_command_line(compared, tmp_path):
 
 
 def test_html_loads_in_headless_chromium_without_console_errors(compared, tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("no Chromium installed (apt-get install chromium)")
     page = compared["work"] / "reports" / "lb" / "leaderboard.html"
-    proc = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", "--dump-dom",
-         page.as_uri()], capture_output=True, text=True, timeout=120)
-    dom = proc.stdout
-    console = [l for l in proc.stderr.splitlines() if ":CONSOLE" in l]
+    dom, console = headless_dom(page, tmp_path / "profile")
     assert not console, console
     status = re.search(r'<div id="js-status" data-rows="(\d+)" data-errors="([^"]*)"', dom)
     assert status and int(status.group(1)) == 3 and status.group(2) == "[]", dom[-2000:]

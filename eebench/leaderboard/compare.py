@@ -18,7 +18,6 @@ job spec is the board's, else one trained once with the board's backbone spec in
 from __future__ import annotations
 
 import copy
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -225,10 +224,12 @@ def job_threads(cores: str, profile: str | None, board_threads: int, chains: int
     sequence), so on this machine they share the cores Snakemake is given (the thread count is no part of the
     protocol: it changes floating-point sums, not what is trained). Under a cluster profile the board's count stays,
     as the profile sizes each job's cores from it."""
+    from ..inference.latency import available_cores
+
     if profile:
         return int(board_threads)
     if str(cores) == "all":
-        total = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        total = available_cores()
     elif str(cores).isdigit() and int(cores) >= 1:
         total = int(cores)
     else:
